@@ -1,0 +1,100 @@
+"""Terminal rendering for the CLI: a progress bar on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ragcli.ingest import IngestEvent
+from ragcli.records import IngestReport
+
+
+def _log(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+class IngestProgress:
+    """Shows ingest events: a rich progress bar when stderr is a terminal, log lines when not."""
+
+    def __init__(self, enabled: bool, quiet: bool) -> None:
+        self.enabled = enabled
+        self.quiet = quiet
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> "IngestProgress":
+        if self.enabled and not self.quiet and sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("{task.description}"), transient=True,
+            )
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def on_event(self, event: IngestEvent) -> None:
+        if event.kind == "start" and self._bar is not None:
+            self._task = self._bar.add_task("", total=event.total)
+            return
+        if event.kind != "file":
+            return
+        if self._bar is not None and self._task is not None and event.status != "removed":
+            name = event.path.rsplit("/", 1)[-1]
+            self._bar.update(self._task, advance=1, description=name[:40])
+        if event.status == "failed":
+            message = f"failed: {event.path}: {event.detail}"
+        elif event.status in ("indexed", "updated", "removed") and not self.quiet:
+            message = f"{event.status}: {event.path}" + (f" ({event.detail})" if event.detail else "")
+        else:
+            return
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False)
+        elif self.enabled or event.status == "failed":
+            _log(message)
+
+    def summary(self, report: IngestReport) -> None:
+        _log(
+            f"{report.indexed} indexed ({report.updated} updated), {report.unchanged} unchanged, "
+            f"{report.removed} removed, {len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f}s"
+        )
+        for failure in report.failed:
+            _log(f"  failed: {failure.path}: {failure.error}")
+
+
+def _size(num_bytes: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if num_bytes < 1024 or unit == "GB":
+            return f"{num_bytes:.0f} {unit}" if unit == "B" else f"{num_bytes:.1f} {unit}"
+        num_bytes /= 1024
+    return ""
+
+
+def render_status(report: dict) -> str:
+    lines = [
+        f"index:      {report['index']}",
+        f"documents:  {report['documents']} ({', '.join(f'{n} {k}' for k, n in report['kinds'].items()) or 'none'})",
+        f"pages:      {report['pages']}",
+        f"chunks:     {report['chunks']}",
+        f"embedder:   {report['embedder']} ({report['dimension']} dimensions)",
+        f"chunking:   {report['chunk_tokens']} tokens, {report['chunk_overlap']} overlap",
+        f"generator:  {report['generator']}",
+        f"size:       {_size(report['size_bytes'])}",
+        f"roots:      {', '.join(report['roots']) or 'none'}",
+    ]
+    last = report.get("last_ingest")
+    if last:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["at"]))
+        lines.append(
+            f"last ingest: {when}: {last['indexed']} indexed, {last['unchanged']} unchanged, "
+            f"{last['removed']} removed, {len(last['failed'])} failed, {last['seconds']:.1f}s"
+        )
+    if report["failures"]:
+        lines.append(f"failed files ({len(report['failures'])}):")
+        lines += [f"  {f['path']}: {f['error']}" for f in report["failures"]]
+    return "\n".join(lines)

@@ -1,0 +1,238 @@
+"""One frozen, typed configuration, loaded at the edge and passed down.
+
+Precedence, lowest first: built-in defaults < ``--config`` TOML file <
+``RAG_*`` environment variables < command-line flags. This is the only module
+that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ragcli.errors import ConfigError
+
+
+def _user_dir(environ: Mapping[str, str], env_name: str, fallback: str) -> Path:
+    base = environ.get(env_name)
+    return Path(base).expanduser() if base else Path.home() / fallback
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    # Empty means "the per-user data directory"; resolved in load_settings.
+    dir: str = ""
+    # Vector backend: "faiss" (exact inner product), or "numpy" (the reference fake).
+    vectors: str = "faiss"
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    # Measured in the embedder's own tokens; clamped to the embedder's window.
+    tokens: int = 200
+    overlap: int = 32
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    model: str = "all-minilm-l6-v2"
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    k: int = 5
+    # Candidates pulled from each of the dense and lexical lists before fusion.
+    candidates: int = 50
+    lexical: bool = True
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    rrf_k: int = 60
+    max_per_page: int = 2
+    # `ask` abstains without calling the model when no passage is at least this similar (cosine).
+    min_similarity: float = 0.0
+    # `ask` abstains when the question names something (GitLab, WebP) that no indexed chunk mentions.
+    unknown_names: bool = True
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    model: str = "qwen2.5-coder-0.5b"
+    n_ctx: int = 4096
+    context_tokens: int = 1536
+    max_answer_tokens: int = 384
+    temperature: float = 0.1
+    # 0 picks a default from the machine (see generation.llama.default_threads).
+    threads: int = 0
+    gpu_layers: int = 0
+    seed: int = 0
+    # Share of a sentence's new terms that one passage must contain for the sentence to count as supported.
+    min_support: float = 0.6
+
+
+@dataclass(frozen=True)
+class ParsingSettings:
+    max_file_mb: float = 200.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    index: IndexSettings = field(default_factory=IndexSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    parsing: ParsingSettings = field(default_factory=ParsingSettings)
+    cache_dir: str = ""
+
+    @property
+    def index_path(self) -> Path:
+        return Path(self.index.dir).expanduser().resolve()
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser()
+
+
+def default_index_dir(environ: Mapping[str, str]) -> Path:
+    return _user_dir(environ, "XDG_DATA_HOME", ".local/share") / "ragcli" / "index"
+
+
+def default_cache_dir(environ: Mapping[str, str]) -> Path:
+    return _user_dir(environ, "XDG_CACHE_HOME", ".cache") / "ragcli"
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(hints[f.name])}
+
+
+def _coerce(value: Any, target: type, where: str) -> Any:
+    if isinstance(value, str) and target is not str:
+        text = value.strip()
+        try:
+            if target is bool:
+                lowered = text.lower()
+                if lowered in ("1", "true", "yes", "on"):
+                    return True
+                if lowered in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(text)
+            return target(text)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: {value!r} is not a valid {target.__name__}",
+                hint=f"Set {where} to a {target.__name__} value.",
+            ) from None
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, target) or (target is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"{where}: expected {target.__name__}, got {type(value).__name__} {value!r}",
+            hint=f"Set {where} to a {target.__name__} value.",
+        )
+    return value
+
+
+def _apply(settings: Settings, overrides: Mapping[str, Any], origin: str) -> Settings:
+    """Return settings with dotted keys (``section.key`` or ``cache_dir``) replaced."""
+    sections = _sections()
+    grouped: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        if not key:
+            if section != "cache_dir":
+                raise ConfigError(f"{origin}: unknown setting {dotted!r}", hint="See configs/default.toml for every setting.")
+            top["cache_dir"] = _coerce(value, str, f"{origin} cache_dir")
+            continue
+        if section not in sections:
+            raise ConfigError(f"{origin}: unknown section [{section}]", hint="See configs/default.toml for every setting.")
+        hints = typing.get_type_hints(sections[section])
+        if key not in hints:
+            raise ConfigError(f"{origin}: unknown setting {dotted!r}", hint="See configs/default.toml for every setting.")
+        grouped.setdefault(section, {})[key] = _coerce(value, hints[key], f"{origin} {dotted}")
+    changes: dict[str, Any] = dict(top)
+    for section, values in grouped.items():
+        changes[section] = dataclasses.replace(getattr(settings, section), **values)
+    return dataclasses.replace(settings, **changes)
+
+
+def _flatten_toml(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in data.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flat[f"{name}.{key}"] = inner
+        else:
+            flat[name] = value
+    return flat
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read ``RAG_SECTION_KEY`` variables, plus the short ``RAG_INDEX``."""
+    found: dict[str, Any] = {}
+    if environ.get("RAG_INDEX"):
+        found["index.dir"] = environ["RAG_INDEX"]
+    if environ.get("RAG_CACHE_DIR"):
+        found["cache_dir"] = environ["RAG_CACHE_DIR"]
+    for section, cls in _sections().items():
+        for key in typing.get_type_hints(cls):
+            name = f"RAG_{section}_{key}".upper()
+            if name in environ:
+                found[f"{section}.{key}"] = environ[name]
+    return found
+
+
+def load_settings(
+    config_file: Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings: defaults < config file < RAG_* environment < flags."""
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    if config_file is not None:
+        try:
+            data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}", hint="Check the --config path.") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}", hint="Fix the file; configs/default.toml shows the format.") from exc
+        settings = _apply(settings, _flatten_toml(data, str(config_file)), str(config_file))
+    settings = _apply(settings, _from_environment(environ), "environment")
+    settings = _apply(settings, flags or {}, "option")
+    if not settings.index.dir:
+        settings = dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(default_index_dir(environ))))
+    if not settings.cache_dir:
+        settings = dataclasses.replace(settings, cache_dir=str(default_cache_dir(environ)))
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    chunking = settings.chunking
+    if chunking.tokens < 16:
+        raise ConfigError(f"chunking.tokens must be at least 16, got {chunking.tokens}", hint="Use a chunk size such as 200.")
+    if not 0 <= chunking.overlap < chunking.tokens // 2:
+        raise ConfigError(
+            f"chunking.overlap must be between 0 and half of chunking.tokens, got {chunking.overlap}",
+            hint="Use an overlap such as 32.",
+        )
+    if settings.index.vectors not in ("faiss", "numpy"):
+        raise ConfigError(f"index.vectors must be 'faiss' or 'numpy', got {settings.index.vectors!r}", hint="Use index.vectors = \"faiss\".")
+    if settings.retrieval.k < 1:
+        raise ConfigError(f"retrieval.k must be at least 1, got {settings.retrieval.k}", hint="Use --k 5.")
+    if settings.generation.context_tokens >= settings.generation.n_ctx:
+        raise ConfigError(
+            "generation.context_tokens must be smaller than generation.n_ctx",
+            hint="Leave room in n_ctx for the question and the answer.",
+        )

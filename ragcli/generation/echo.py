@@ -1,0 +1,31 @@
+"""A deterministic fake generator: answers with the first sentence of the first passage."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator, Sequence
+
+from ragcli.prompting import REFUSAL
+
+_PASSAGE = re.compile(r'<source id="(\d+)"[^>]*>\s*(.*?)\s*</source>', re.DOTALL)
+
+
+class EchoGenerator:
+    id = "echo"
+
+    def __init__(self, n_ctx: int = 4096) -> None:
+        self.n_ctx = n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream_chat(self, messages: Sequence[dict], max_tokens: int, temperature: float) -> Iterator[str]:
+        prompt = messages[-1]["content"]
+        match = _PASSAGE.search(prompt)
+        if match is None:
+            answer = REFUSAL
+        else:
+            first_sentence = re.split(r"(?<=[.!?])\s", match.group(2).strip(), maxsplit=1)[0]
+            answer = f"{first_sentence} [{match.group(1)}]"
+        for word in answer.split(" ")[:max_tokens]:
+            yield word + " "

@@ -1,0 +1,58 @@
+"""llama-cpp-python adapter: any local GGUF, its own chat template, streamed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ragcli.config import GenerationSettings
+from ragcli.errors import ModelError
+
+
+def default_threads() -> int:
+    """Measured: on 2 shared cores one thread beats two (see benchmarks/RESULTS.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // 2)
+
+
+class LlamaGenerator:
+    def __init__(self, model_path: Path, settings: GenerationSettings) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ModelError("llama-cpp-python is not installed", hint="pip install llama-cpp-python") from None
+        threads = settings.threads or default_threads()
+        try:
+            self._llm = Llama(
+                model_path=str(model_path),
+                n_ctx=settings.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=settings.gpu_layers,
+                seed=settings.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(
+                f"cannot load GGUF model {model_path}: {exc}",
+                hint="Check that the file is a complete GGUF model that this llama.cpp build supports.",
+            ) from exc
+        self.id = model_path.name
+        self.n_ctx = self._llm.n_ctx()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
+
+    def stream_chat(self, messages: Sequence[dict], max_tokens: int, temperature: float) -> Iterator[str]:
+        stream = self._llm.create_chat_completion(
+            messages=list(messages),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            repeat_penalty=1.1,
+            stream=True,
+        )
+        for event in stream:
+            piece = event["choices"][0]["delta"].get("content")
+            if piece:
+                yield piece

@@ -1,0 +1,181 @@
+"""Check an answer against its passages and attach citations: pure functions over text.
+
+A sentence is supported when most of what it adds to the question (its terms
+that the question does not already contain) appears in one passage. Small
+local models rarely cite reliably, so citations are attached here from that
+evidence rather than trusted from the model; unsupported answers are abstained.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+# Identifiers such as --force-with-lease, dev.azure.com, ~/.git-credentials or 0.02 stay whole.
+_TERM = re.compile(r"(?:--?|~/\.?|\.)?\w[\w.\-/@~%:]*\w|\w")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[])|\n+")
+_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+# Quoted or backticked spans (e.g. "^{}", `@{-1}`) are claims to be found verbatim.
+_LITERAL = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"|'([^'\n]{1,80})'")
+_STOPWORDS = frozenset(
+    "a an and are as at be been by can could do does for from has have how i if in into is it its may might "
+    "must not of on or so such that the their then there these this those to use used using was were what when "
+    "where which while who why will with would you your yes no also only just than other any all each both more "
+    "most some same very one answer question source sources document documents".split()
+)
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    text: str
+    # 1-based number of the best supporting passage, or None.
+    source: int | None
+    support: float
+    # False when the sentence only restates the question.
+    informative: bool
+
+
+@dataclass(frozen=True)
+class Verification:
+    sentences: list[SentenceCheck]
+    threshold: float
+
+    @property
+    def informative(self) -> list[SentenceCheck]:
+        return [s for s in self.sentences if s.informative]
+
+    @property
+    def supported(self) -> list[SentenceCheck]:
+        return [s for s in self.informative if s.support >= self.threshold]
+
+    @property
+    def support_ratio(self) -> float:
+        informative = self.informative
+        return len(self.supported) / len(informative) if informative else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "sentences": len(self.informative),
+            "supported": len(self.supported),
+            "support_ratio": round(self.support_ratio, 3),
+            "unsupported": [s.text for s in self.informative if s.support < self.threshold],
+        }
+
+
+def _stem(word: str) -> str:
+    """Crude suffix folding so "lists"/"list" and "defined"/"define" meet; identifiers stay as they are."""
+    if not word.isalpha() or len(word) <= 4:
+        return word
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def terms(text: str) -> set[str]:
+    """Content terms: whole identifiers plus their word pieces, minus stopwords."""
+    found: set[str] = set()
+    for token in _TERM.findall(text.lower()):
+        token = token.rstrip(".:")
+        if not token or token in _STOPWORDS:
+            continue
+        found.add(_stem(token))
+        for piece in re.findall(r"\w+", token):
+            if piece not in _STOPWORDS:
+                found.add(_stem(piece))
+    return found
+
+
+def _claim_terms(text: str) -> set[str]:
+    """The terms a sentence asserts: whole tokens only, so an identifier must appear whole."""
+    return {_stem(t.rstrip(".:")) for t in _TERM.findall(text.lower())} - _STOPWORDS - {""}
+
+
+def unfamiliar_names(question: str, unknown: Sequence[str]) -> list[str]:
+    """Of the question's terms unknown to the index, those that look like names (GitLab, Sigstore, WebP, XLSX)."""
+    first_word = (re.findall(r"\w+", question) or [""])[0]
+    return [term for term in unknown if term != first_word and any(ch.isupper() for ch in term)]
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's words worth looking up in the index."""
+    words = [w for w in re.findall(r"\w+", question) if len(w) >= 3 and w.lower() not in _STOPWORDS]
+    return list(dict.fromkeys(words))
+
+
+def is_specific(term: str) -> bool:
+    """Identifiers, numbers, paths and options: the terms an answer stands or falls by."""
+    return not term.isalpha()
+
+
+def support_of(claims: set[str], available: set[str]) -> float:
+    """How well one passage backs a sentence's claims.
+
+    Every specific term (option, value, path) must be there; plain words are
+    paraphrase-prone, so with specific terms present they only add confidence.
+    """
+    specific = {t for t in claims if is_specific(t)}
+    plain = claims - specific
+    plain_share = len(plain & available) / len(plain) if plain else 1.0
+    if specific:
+        if not specific <= available:
+            return len(specific & available) / len(claims)
+        return 0.9 + 0.1 * plain_share
+    return plain_share
+
+
+def split_sentences(answer: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(answer) if s and s.strip()]
+
+
+def split_complete(text: str) -> tuple[list[str], str]:
+    """Split streamed text into finished sentences and the unfinished rest."""
+    boundaries = list(_SENTENCE.finditer(text))
+    if not boundaries:
+        return [], text
+    last = boundaries[-1]
+    return split_sentences(text[: last.start()]), text[last.end() :]
+
+
+def _literals(sentence: str, question: str) -> set[str]:
+    """Verbatim spans the sentence quotes that the question did not already contain."""
+    asked = " ".join(question.lower().split())
+    spans = {" ".join(next(g for g in m.groups() if g is not None).lower().split()) for m in _LITERAL.finditer(sentence)}
+    return {span for span in spans if span and span not in asked}
+
+
+def verify(answer: str, question: str, passages: Sequence[str], threshold: float) -> Verification:
+    """Score each answer sentence against the passages."""
+    given = terms(question)
+    passage_terms = [terms(p) for p in passages]
+    passage_text = [" ".join(p.lower().split()) for p in passages]
+    checks: list[SentenceCheck] = []
+    for sentence in split_sentences(answer):
+        clean = _CITATION.sub("", sentence)
+        literals = _literals(clean, question)
+        claims = (_claim_terms(clean) - given) | {f"\x00{span}" for span in literals}
+        if not claims:
+            checks.append(SentenceCheck(sentence, None, 0.0, informative=False))
+            continue
+        best, best_support = None, 0.0
+        for number, (available, text) in enumerate(zip(passage_terms, passage_text), start=1):
+            found = available | {f"\x00{span}" for span in literals if span in text}
+            support = support_of(claims, found)
+            if support > best_support:
+                best, best_support = number, support
+        checks.append(SentenceCheck(sentence, best, best_support, informative=True))
+    return Verification(checks, threshold)
+
+
+def cite(verification: Verification) -> str:
+    """The answer with a [n] marker after each supported sentence that has none."""
+    parts: list[str] = []
+    for check in verification.sentences:
+        text = check.text
+        if check.informative and check.support >= verification.threshold and check.source and not _CITATION.search(text):
+            match = re.search(r"[.!?]*$", text)
+            end = match.start() if match else len(text)
+            text = f"{text[:end]} [{check.source}]{text[end:]}"
+        parts.append(text)
+    return " ".join(parts)

@@ -1,0 +1,218 @@
+"""`rag ingest`: walk, parse, chunk, embed and store, incrementally and under the writer lock."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ragcli.chunking import ChunkingPlan, chunk_sections
+from ragcli.config import Settings
+from ragcli.embedding import Embedder, load_embedder
+from ragcli.errors import DocumentError, RagError
+from ragcli.parsing import kind_of, parse_document
+from ragcli.records import Chunk, FileFailure, IngestReport, ParsedDocument
+from ragcli.store.catalog import NewChunk
+from ragcli.store.index import Index
+from ragcli.store.lock import writer_lock
+from ragcli.walking import Candidate, walk
+
+# Files are written in batches: bounded memory, and a killed run keeps what it finished.
+BATCH_FILES = 64
+BATCH_CHUNKS = 512
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    kind: str  # "start", "file" or "finish"
+    path: str = ""
+    status: str = ""  # for "file": indexed, updated, unchanged, failed or removed
+    detail: str = ""
+    total: int = 0
+
+
+EventSink = Callable[[IngestEvent], None]
+
+
+@dataclass
+class _Pending:
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    document: ParsedDocument
+    chunks: list[Chunk]
+    replaces: bool
+    hashes: list[str] = field(default_factory=list)
+
+
+def _embed_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _absolute(path: Path) -> str:
+    return os.path.abspath(os.fsdecode(path))
+
+
+class _Run:
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder, emit: EventSink) -> None:
+        self.settings = settings
+        self.index = index
+        self.catalog = index.catalog
+        self.embedder = embedder
+        self.emit = emit
+        self.report = IngestReport()
+        self.pending: list[_Pending] = []
+        window = embedder.max_tokens
+        self.plan = ChunkingPlan(
+            max_tokens=min(settings.chunking.tokens, window), overlap_tokens=settings.chunking.overlap, window=window
+        )
+        self.max_bytes = int(settings.parsing.max_file_mb * 1024 * 1024)
+
+    def fail(self, path: str, reason: str) -> None:
+        self.report.failed.append(FileFailure(path=path, error=reason))
+        with self.catalog.transaction(changes_chunks=False):
+            self.catalog.record_failure(path, reason)
+        self.emit(IngestEvent("file", path, "failed", reason))
+
+    def visit(self, candidate: Candidate) -> None:
+        path = _absolute(candidate.path)
+        if candidate.problem:
+            if not candidate.problem.startswith("skip:"):
+                self.fail(path, candidate.problem)
+            return
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            self.fail(path, f"file vanished or cannot be read: {exc.strerror}")
+            return
+        stored = self.catalog.document(path)
+        if stored is not None and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns:
+            self._unchanged(path)
+            return
+        if info.st_size > self.max_bytes:
+            self.fail(path, f"file is {info.st_size / 2**20:.1f} MB, over the parsing.max_file_mb limit of {self.settings.parsing.max_file_mb:g} MB")
+            return
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(self.max_bytes + 1)
+        except OSError as exc:
+            self.fail(path, f"cannot read file: {exc.strerror}")
+            return
+        sha256 = hashlib.sha256(data).hexdigest()
+        if stored is not None and stored.sha256 == sha256:
+            with self.catalog.transaction(changes_chunks=False):
+                self.catalog.touch_document(stored.id, info.st_size, info.st_mtime_ns)
+            self._unchanged(path)
+            return
+        try:
+            document = parse_document(data, Path(path))
+        except DocumentError as exc:
+            self.fail(path, str(exc))
+            return
+        chunks = chunk_sections(document.sections, document.title, self.embedder.count_tokens, self.plan)
+        self.pending.append(_Pending(path, sha256, info.st_size, info.st_mtime_ns, document, chunks, stored is not None))
+        if len(self.pending) >= BATCH_FILES or sum(len(p.chunks) for p in self.pending) >= BATCH_CHUNKS:
+            self.flush()
+
+    def _unchanged(self, path: str) -> None:
+        self.report.unchanged += 1
+        self.emit(IngestEvent("file", path, "unchanged"))
+
+    def flush(self) -> None:
+        """Embed what is pending (reusing vectors of identical text) and commit it in one transaction."""
+        if not self.pending:
+            return
+        texts: dict[str, str] = {}
+        for item in self.pending:
+            item.hashes = [_embed_hash(chunk.embedding_text) for chunk in item.chunks]
+            for chunk, embed_hash in zip(item.chunks, item.hashes):
+                texts.setdefault(embed_hash, chunk.embedding_text)
+        vectors = self.catalog.vectors_for(list(texts))
+        missing = [h for h in texts if h not in vectors]
+        if missing:
+            computed = self.embedder.embed([texts[h] for h in missing])
+            vectors.update(zip(missing, computed))
+        with self.catalog.transaction():
+            for item in self.pending:
+                pages = [s.page for s in item.document.sections if s.page is not None]
+                self.catalog.replace_document(
+                    path=item.path, sha256=item.sha256, size=item.size, mtime_ns=item.mtime_ns,
+                    kind=item.document.kind, title=item.document.title, pages=max(pages) if pages else None,
+                    warnings=item.document.warnings,
+                    chunks=[
+                        NewChunk(c.ordinal, c.page, c.headings, c.context, c.text, h, np.asarray(vectors[h]))
+                        for c, h in zip(item.chunks, item.hashes)
+                    ],
+                )
+        for item in self.pending:
+            self.report.indexed += 1
+            self.report.updated += item.replaces
+            self.report.chunks += len(item.chunks)
+            status = "updated" if item.replaces else "indexed"
+            detail = f"{len(item.chunks)} chunks" + (f"; {'; '.join(item.document.warnings)}" if item.document.warnings else "")
+            self.emit(IngestEvent("file", item.path, status, detail))
+        self.pending.clear()
+
+    def remove_missing(self, root: Path, seen: set[str]) -> None:
+        root_path = _absolute(root)
+        gone = [doc for doc in self.catalog.documents_under(root_path) if doc.path not in seen]
+        if gone:
+            with self.catalog.transaction():
+                self.catalog.remove_documents([doc.id for doc in gone])
+            for doc in gone:
+                self.report.removed += 1
+                self.emit(IngestEvent("file", doc.path, "removed"))
+        failed_now = {failure.path for failure in self.report.failed}
+        with self.catalog.transaction(changes_chunks=False):
+            self.catalog.clear_failures_under(root_path, failed_now)
+
+
+def ingest(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    embedder: Embedder | None = None,
+    wait_seconds: float = 0.0,
+    on_event: EventSink | None = None,
+) -> IngestReport:
+    """Bring the index up to date with the files under ``paths`` (or all remembered roots)."""
+    started = time.monotonic()
+    emit = on_event or (lambda event: None)
+    with writer_lock(settings.index_path, wait_seconds):
+        embedder = embedder or load_embedder(settings.embedding)
+        index = Index.open_for_writing(settings, embedder.id, embedder.dimension)
+        try:
+            roots = [Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.roots()]
+            if not roots:
+                raise RagError("nothing to ingest: no path given and the index remembers no folders", hint="Run `rag ingest PATH...`.")
+            run = _Run(settings, index, embedder, emit)
+            present = [root for root in roots if os.path.lexists(root)]
+            for root in roots:
+                if root not in present:
+                    run.fail(str(root), "no such file or directory")
+            candidates = list(walk(present))
+            emit(IngestEvent("start", total=len(candidates)))
+            with index.catalog.transaction(changes_chunks=False):
+                for root in present:
+                    index.catalog.add_root(str(root))
+            seen_by_root: dict[Path, set[str]] = {root: set() for root in present}
+            for candidate in candidates:
+                seen_by_root[candidate.root].add(_absolute(candidate.path))
+                run.visit(candidate)
+            run.flush()
+            for root in present:
+                run.remove_missing(root, seen_by_root[root])
+            index.refresh_vector_file()
+            with index.catalog.transaction(changes_chunks=False):
+                run.report.seconds = time.monotonic() - started
+                index.catalog.set_meta("last_ingest", {"at": time.time(), **run.report.to_json()})
+            emit(IngestEvent("finish"))
+            return run.report
+        finally:
+            index.close()

@@ -1,0 +1,83 @@
+"""Parsers turn one file's bytes into sections of text with pages and headings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Protocol
+
+from ragcli.errors import DocumentError
+from ragcli.records import ParsedDocument
+
+
+class Parser(Protocol):
+    def __call__(self, data: bytes, path: Path) -> ParsedDocument: ...
+
+
+def _pdf(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.pdf import parse_pdf
+
+    return parse_pdf(data, path)
+
+
+def _html(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.html import parse_html
+
+    return parse_html(data, path)
+
+
+def _markdown(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.text import parse_markdown
+
+    return parse_markdown(data, path)
+
+
+def _plain(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.text import parse_plain_text
+
+    return parse_plain_text(data, path)
+
+
+PARSERS: dict[str, Callable[[bytes, Path], ParsedDocument]] = {
+    ".pdf": _pdf,
+    ".html": _html,
+    ".htm": _html,
+    ".xhtml": _html,
+    ".md": _markdown,
+    ".markdown": _markdown,
+    ".txt": _plain,
+    ".text": _plain,
+    ".rst": _plain,
+}
+
+KIND_BY_SUFFIX = {".pdf": "pdf", ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "md", ".markdown": "md"}
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in PARSERS
+
+
+def kind_of(path: Path) -> str:
+    return KIND_BY_SUFFIX.get(path.suffix.lower(), "txt")
+
+
+def parse_document(data: bytes, path: Path) -> ParsedDocument:
+    """Parse one file; any failure becomes a DocumentError that names the reason."""
+    parser = PARSERS.get(path.suffix.lower())
+    if parser is None:
+        raise DocumentError(f"unsupported file type {path.suffix!r}")
+    if not data.strip():
+        raise DocumentError("file is empty")
+    try:
+        document = parser(data, path)
+    except DocumentError:
+        raise
+    except RecursionError:
+        raise DocumentError("document structure is nested too deeply to parse") from None
+    except MemoryError:
+        raise DocumentError("document is too large to parse in memory") from None
+    except Exception as exc:  # parser libraries raise many types on malformed input
+        raise DocumentError(f"cannot parse {kind_of(path).upper()}: {type(exc).__name__}: {exc}") from exc
+    if not any(section.text.strip() for section in document.sections):
+        reason = "; ".join(document.warnings) or "no extractable text"
+        raise DocumentError(f"no text found ({reason})")
+    return document

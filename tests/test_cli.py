@@ -1,0 +1,144 @@
+"""The CLI through typer's runner, with the fakes selected by environment variables."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from ragcli.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {
+        "RAG_INDEX": str(tmp_path / "index"),
+        "RAG_CACHE_DIR": str(tmp_path / "cache"),
+        "RAG_EMBEDDING_MODEL": "hash",
+        "RAG_GENERATION_MODEL": "echo",
+    }
+
+
+def run(env, *args):
+    return runner.invoke(app, list(args), env=env)
+
+
+def test_ingest_json_contract(env, docs):
+    result = run(env, "ingest", str(docs), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"indexed", "unchanged", "removed", "failed", "chunks", "seconds"} <= set(data)
+    assert data["indexed"] == 5 and data["failed"] == [] and data["chunks"] > 0
+
+
+def test_ingest_plain_output_logs_files_and_summary(env, docs):
+    result = run(env, "ingest", str(docs))
+    assert result.exit_code == 0
+    assert "indexed: " + str(docs / "zlib-faq.pdf") in result.stderr
+    assert "5 indexed (0 updated), 0 unchanged, 0 removed, 0 failed" in result.stderr
+
+
+def test_ingest_partial_failure_exit_code(env, docs):
+    (docs / "bad.pdf").write_bytes(b"not a pdf at all")
+    result = run(env, "ingest", str(docs), "--json")
+    assert result.exit_code == 3
+    failed = json.loads(result.stdout)["failed"]
+    assert failed[0]["path"] == str(docs / "bad.pdf") and failed[0]["error"]
+
+
+def test_search_json_contract(env, docs):
+    run(env, "ingest", str(docs))
+    result = run(env, "search", "default weight of a glob pattern", "--k", "4", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["query"] == "default weight of a glob pattern"
+    assert len(data["hits"]) == 4
+    for rank, hit in enumerate(data["hits"], start=1):
+        assert {"rank", "score", "path", "page", "chunk_id", "text"} <= set(hit)
+        assert hit["rank"] == rank and hit["path"].startswith("/")
+        assert isinstance(hit["score"], float) and isinstance(hit["chunk_id"], int)
+    assert any(h["path"].endswith("shared-mime-info-spec.pdf") and h["page"] == 4 for h in data["hits"])
+
+
+def test_search_plain_output(env, docs):
+    run(env, "ingest", str(docs))
+    result = run(env, "search", "NINJA_STATUS progress")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("[1] ") and "ninja-build-manual.html" in result.stdout
+
+
+def test_ask_json_contract_with_echo_generator(env, docs):
+    run(env, "ingest", str(docs))
+    result = run(env, "ask", "What does the dip group stand for?", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["question"] == "What does the dip group stand for?"
+    assert isinstance(data["answer"], str) and data["abstained"] is False
+    assert "[1]" in data["answer"]
+    for n, source in enumerate(data["sources"], start=1):
+        assert {"n", "path", "page", "chunk_id", "score", "text"} <= set(source)
+        assert source["n"] == n
+    assert data["sources"][0]["cited"] is True
+
+
+def test_ask_plain_output_lists_sources(env, docs):
+    run(env, "ingest", str(docs))
+    result = run(env, "ask", "Which uid did the operator user have?")
+    assert result.exit_code == 0
+    assert "Sources:" in result.stdout and "[1] /" in result.stdout
+
+
+def test_status(env, docs):
+    run(env, "ingest", str(docs))
+    data = json.loads(run(env, "status", "--json").stdout)
+    assert data["documents"] == 5 and data["embedder"] == "hash-v1" and data["last_ingest"]["indexed"] == 5
+    plain = run(env, "status")
+    assert "documents:  5" in plain.stdout
+
+
+def test_errors_are_one_clear_message_without_traceback(env, tmp_path):
+    result = run(env, "search", "anything")
+    assert result.exit_code == 1
+    assert "error: no index at" in result.stderr and "hint: Run `rag ingest" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_index_flag_overrides_environment(env, docs, tmp_path):
+    other = tmp_path / "other-index"
+    assert run(env, "--index", str(other), "ingest", str(docs)).exit_code == 0
+    assert (other / "catalog.sqlite3").exists()
+    assert run(env, "status", "--index", str(other)).exit_code == 0
+
+
+def test_bad_config_is_a_usage_error(env, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[retrieval]\nk = 0\n")
+    result = run(env, "--config", str(config), "status")
+    assert result.exit_code == 2 and "retrieval.k" in result.stderr
+
+
+def test_missing_generator_model_explains_what_to_do(env, docs):
+    run(env, "ingest", str(docs))
+    result = run(env, "ask", "anything", "--model", "/no/such/model.gguf")
+    assert result.exit_code == 1
+    assert "neither a bundled model" in result.stderr and "--model" in result.stderr
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("ragcli ")
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys, ragcli.cli\n"
+        "from typer.testing import CliRunner\n"
+        "CliRunner().invoke(ragcli.cli.app, ['--help'])\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'llama_cpp', 'transformers') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""

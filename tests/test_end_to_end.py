@@ -1,0 +1,76 @@
+"""The real default models (MiniLM embedder, bundled GGUF generator) on real files, through the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def rag(env, *args, timeout=900):
+    result = subprocess.run(
+        [sys.executable, "-m", "ragcli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def real_index(tmp_path_factory):
+    from tests.conftest import SAMPLE_DOCS
+
+    base = tmp_path_factory.mktemp("e2e")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update({"RAG_INDEX": str(base / "index"), "HF_HUB_OFFLINE": "1"})
+    result = rag(env, "ingest", str(SAMPLE_DOCS), "--json")
+    assert result.returncode == 0, result.stderr
+    return env, json.loads(result.stdout)
+
+
+def test_real_ingest_indexes_all_sample_documents(real_index):
+    _, report = real_index
+    assert report["indexed"] == 5 and report["failed"] == []
+
+
+@pytest.mark.parametrize(
+    "query, name, page",
+    [
+        ("What is the default weight of a glob pattern?", "shared-mime-info-spec.pdf", 4),
+        ("Which extended attribute can store a file's MIME type?", "shared-mime-info-spec.pdf", 14),
+        ("What export control classification number does zlib have?", "zlib-faq.pdf", 6),
+        ("Which environment variable controls Ninja's progress status line?", "ninja-build-manual.html", None),
+        ("What does the dip group stand for in Debian?", "debian-users-and-groups.html", None),
+        ("Which library implements the internationalization features of Node.js?", "nodejs-intl.md", None),
+    ],
+)
+def test_real_search_finds_the_right_page(real_index, query, name, page):
+    env, _ = real_index
+    result = rag(env, "search", query, "--json", "--k", "5")
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)["hits"]
+    assert any(Path(h["path"]).name == name and h["page"] == page for h in hits), hits
+
+
+def test_real_ask_answers_with_a_citation_to_the_right_source(real_index):
+    env, _ = real_index
+    result = rag(env, "ask", "What export control classification number (ECCN) does zlib have?", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["abstained"] is False
+    assert "EAR99" in answer["answer"]
+    cited = [s for s in answer["sources"] if s["cited"]]
+    assert cited, answer["answer"]
+    assert any(Path(s["path"]).name == "zlib-faq.pdf" and s["page"] == 6 for s in cited)
+    for source in cited:
+        assert Path(source["path"]).is_file() and f"[{source['n']}]" in answer["answer"]
+
+
+def test_real_ask_plain_output_streams_then_lists_sources(real_index):
+    env, _ = real_index
+    result = rag(env, "ask", "Which environment variable controls Ninja's status line?")
+    assert result.returncode == 0, result.stderr
+    assert "NINJA_STATUS" in result.stdout
+    assert "ninja-build-manual.html" in result.stdout.split("Sources:")[-1]

@@ -1,0 +1,48 @@
+from ragcli.grounding import cite, question_terms, split_complete, split_sentences, terms, unfamiliar_names, verify
+
+PASSAGES = [
+    "The store helper saves credentials in ~/.git-credentials by default.",
+    "Use --full-tree to list the whole tree regardless of the current directory.",
+]
+
+
+def test_terms_keep_identifiers_whole_and_add_their_pieces():
+    found = terms("Use `--force-with-lease` or ~/.git-credentials, see dev.azure.com.")
+    assert {"--force-with-lease", "force", "lease", "~/.git-credentials", "credential", "dev.azure.com"} <= found
+    assert "use" not in found and "or" not in found
+
+
+def test_supported_sentence_gets_the_right_citation():
+    result = verify("It uses --full-tree to show everything.", "How do I list the whole tree?", PASSAGES, 0.6)
+    assert [c.source for c in result.supported] == [2]
+    assert cite(result) == "It uses --full-tree to show everything [2]."
+
+
+def test_invented_identifier_is_unsupported():
+    result = verify("Use the --gpg-sign option with dev.azure.com.", "How do I sign with Azure?", PASSAGES, 0.6)
+    assert result.supported == [] and result.support_ratio == 0.0
+    assert result.to_json()["unsupported"] == ["Use the --gpg-sign option with dev.azure.com."]
+
+
+def test_restating_the_question_is_not_evidence():
+    result = verify("It lists the whole tree.", "How do I make it list the whole tree?", PASSAGES, 0.6)
+    assert result.informative == []
+
+
+def test_existing_citations_are_kept_not_doubled():
+    result = verify("Credentials go to ~/.git-credentials [1].", "Where?", PASSAGES, 0.6)
+    assert cite(result) == "Credentials go to ~/.git-credentials [1]."
+
+
+def test_streamed_text_splits_only_finished_sentences():
+    done, rest = split_complete("First one. Second one. Thir")
+    assert done == ["First one.", "Second one."] and rest == "Thir"
+    assert split_complete("no boundary yet") == ([], "no boundary yet")
+    assert split_sentences("A b.\\nC d!") == ["A b.\\nC d!"] or split_sentences("A b.\nC d!") == ["A b.", "C d!"]
+
+
+def test_unfamiliar_names_are_capitalised_unknown_terms():
+    question = "How do I push to GitLab or Bitbucket from git?"
+    assert question_terms(question) == ["push", "GitLab", "Bitbucket", "git"]
+    assert unfamiliar_names(question, ["GitLab", "push"]) == ["GitLab"]
+    assert unfamiliar_names("Gitsign setup?", ["Gitsign"]) == []  # first word is capitalised anyway

@@ -1,0 +1,161 @@
+import os
+import threading
+import time
+
+import pytest
+
+from ragcli.errors import IndexLockedError, IndexStateError
+from ragcli.ingest import ingest
+from ragcli.retrieval.searcher import search
+from ragcli.store.index import Index
+from ragcli.store.lock import writer_lock
+from ragcli.status import index_status
+
+
+def indexed_paths(settings):
+    index = Index.open_for_reading(settings)
+    try:
+        return {doc.path for doc in index.catalog.documents_under("/")}
+    finally:
+        index.close()
+
+
+def test_ingest_indexes_every_sample_document(settings, docs):
+    report = ingest(settings, [docs])
+    assert report.indexed == 5 and report.failed == [] and report.chunks > 20
+    assert indexed_paths(settings) == {str(p) for p in docs.iterdir()}
+    status = index_status(settings)
+    assert status["documents"] == 5 and status["chunks"] == report.chunks
+    assert status["kinds"] == {"html": 2, "md": 1, "pdf": 2}
+    assert status["roots"] == [str(docs)]
+
+
+def test_search_finds_pdf_page_and_html_file(settings, docs):
+    ingest(settings, [docs])
+    hits = search(settings, "EAR99 export control classification", k=3).hits
+    assert (hits[0].path, hits[0].page) == (str(docs / "zlib-faq.pdf"), 6)
+    hits = search(settings, "NINJA_STATUS environment variable progress", k=3).hits
+    assert hits[0].path == str(docs / "ninja-build-manual.html") and hits[0].page is None
+    assert [h.rank for h in hits] == [1, 2, 3]
+
+
+def test_rerun_is_incremental_update_delete_and_rename(settings, docs):
+    ingest(settings, [docs])
+    again = ingest(settings, [docs])
+    assert (again.indexed, again.unchanged, again.removed, again.chunks) == (0, 5, 0, 0)
+
+    md = docs / "nodejs-intl.md"
+    md.write_text(md.read_text() + "\n\n## Zebra section\n\nThe quagga flag enables striped output.\n")
+    (docs / "debian-users-and-groups.html").unlink()
+    os.rename(docs / "zlib-faq.pdf", docs / "renamed-faq.pdf")
+    report = ingest(settings, [docs])
+    assert (report.indexed, report.updated, report.unchanged, report.removed) == (2, 1, 2, 2)
+    assert indexed_paths(settings) == {str(p) for p in docs.iterdir()}
+    hit = search(settings, "quagga striped output", k=1).hits[0]
+    assert hit.path == str(md) and "quagga" in hit.text
+    assert all("debian-users" not in h.path for h in search(settings, "dialup IP group dip", k=10).hits)
+
+
+def test_touched_but_identical_file_is_not_reparsed(settings, docs):
+    ingest(settings, [docs])
+    target = docs / "zlib-faq.pdf"
+    os.utime(target, (time.time() + 100, time.time() + 100))
+    report = ingest(settings, [docs])
+    assert report.indexed == 0 and report.unchanged == 5
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(settings, docs):
+    (docs / "broken.pdf").write_bytes(os.urandom(2048))
+    (docs / "empty.html").write_bytes(b"")
+    (docs / "dangling.md").symlink_to(docs / "missing.md")
+    report = ingest(settings, [docs])
+    assert report.indexed == 5
+    failed = {os.path.basename(f.path): f.error for f in report.failed}
+    assert set(failed) == {"broken.pdf", "empty.html", "dangling.md"}
+    assert "PDF" in failed["broken.pdf"] and "empty" in failed["empty.html"] and "link" in failed["dangling.md"]
+    assert len(index_status(settings)["failures"]) == 3
+
+
+def test_a_file_that_turns_bad_keeps_its_previous_version(settings, docs):
+    ingest(settings, [docs])
+    (docs / "zlib-faq.pdf").write_bytes(b"%PDF-1.4 garbage")
+    report = ingest(settings, [docs])
+    assert [os.path.basename(f.path) for f in report.failed] == ["zlib-faq.pdf"]
+    assert search(settings, "EAR99 export control classification", k=1).hits[0].path == str(docs / "zlib-faq.pdf")
+
+
+def test_missing_path_is_a_failure_not_a_crash(settings, docs, tmp_path):
+    report = ingest(settings, [docs, tmp_path / "nope"])
+    assert report.indexed == 5 and [f.error for f in report.failed] == ["no such file or directory"]
+
+
+def test_no_path_resyncs_remembered_roots(settings, docs):
+    ingest(settings, [docs])
+    (docs / "extra.txt").write_text("The ocelot protocol uses port 4242.")
+    report = ingest(settings, [])
+    assert report.indexed == 1 and report.unchanged == 5
+
+
+def test_identical_text_is_embedded_once(settings, docs, monkeypatch):
+    from ragcli.embedding.hashing import HashEmbedder
+
+    calls = []
+    embedder = HashEmbedder()
+    original = embedder.embed
+    monkeypatch.setattr(embedder, "embed", lambda texts: calls.append(len(texts)) or original(texts))
+    (docs / "copy.md").write_bytes((docs / "nodejs-intl.md").read_bytes())
+    report = ingest(settings, [docs], embedder=embedder)
+    assert report.indexed == 6
+    index = Index.open_for_reading(settings)
+    unique = index.catalog._db.execute("SELECT count(DISTINCT embed_hash) FROM chunks").fetchone()[0]
+    index.close()
+    assert sum(calls) == unique < report.chunks
+
+
+def test_other_embedder_is_refused_with_a_hint(settings, docs):
+    import dataclasses
+
+    ingest(settings, [docs])
+    other = dataclasses.replace(settings, chunking=dataclasses.replace(settings.chunking, tokens=100))
+    with pytest.raises(IndexStateError, match="other settings") as caught:
+        ingest(other, [docs])
+    assert "--index" in caught.value.hint
+
+    class OtherEmbedder:
+        id = "other"
+
+    index = Index.open_for_reading(settings)
+    with pytest.raises(IndexStateError, match="embedder"):
+        index.check_embedder(OtherEmbedder.id)
+    index.close()
+
+
+def test_second_writer_waits_then_gives_up(settings, docs):
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with writer_lock(settings.index_path, 0):
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(IndexLockedError, match="another ingest"):
+            ingest(settings, [docs], wait_seconds=0.5)
+        assert time.monotonic() - started >= 0.5
+    finally:
+        release.set()
+        holder.join()
+    assert ingest(settings, [docs]).indexed == 5
+
+
+def test_stale_vector_file_is_rebuilt_not_trusted(settings, docs):
+    ingest(settings, [docs])
+    (settings.index_path / "vectors.faiss").write_bytes(b"junk")
+    assert search(settings, "EAR99 export control classification", k=1).hits[0].page == 6
+    (settings.index_path / "vectors.json").unlink()
+    assert search(settings, "EAR99 export control classification", k=1).hits[0].page == 6

@@ -1,0 +1,105 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from ragcli.errors import DocumentError
+from ragcli.parsing import parse_document
+from tests.conftest import SAMPLE_DOCS
+
+
+def norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def parse(name: str, data: bytes):
+    return parse_document(data, Path(name))
+
+
+def test_html_keeps_title_headings_and_drops_chrome():
+    html = b"""<html><head><title>Widget Guide</title><script>var x = 'tracking';</script></head><body>
+    <nav><a href="/">Home</a> | <a href="/menu">Menu link</a></nav>
+    <div class="cookie-banner">We use cookies</div>
+    <h1>Widgets</h1><p>Widgets are small.</p>
+    <h2>Install</h2><p>Run <code>widget --install</code> now.</p>
+    <pre>line one
+    line two</pre>
+    <h3>Options</h3><dl><dt>--force</dt><dd>Overwrite files.</dd></dl>
+    <table><tr><th>Name</th><th>Default</th></tr><tr><td>size</td><td>10</td></tr></table>
+    <footer>Copyright footer</footer></body></html>"""
+    doc = parse("guide.html", html)
+    assert doc.title == "Widget Guide"
+    text = "\n".join(s.text for s in doc.sections)
+    for unwanted in ("tracking", "Menu link", "cookies", "Copyright footer"):
+        assert unwanted not in text
+    by_heading = {s.headings: s.text for s in doc.sections}
+    assert "Widgets are small." in by_heading[("Widgets",)]
+    assert "Run widget --install now." in by_heading[("Widgets", "Install")]
+    assert "line one\n    line two" in by_heading[("Widgets", "Install")]
+    options = by_heading[("Widgets", "Install", "Options")]
+    assert "--force\nOverwrite files." in options  # term glued to its description
+    assert "Name: size; Default: 10" in options
+
+
+def test_html_legacy_encoding_from_meta():
+    html = '<html><head><meta charset="windows-1252"><title>Caf\xe9</title></head><body><p>Cr\xe8me br\xfbl\xe9e</p></body></html>'
+    doc = parse("menu.html", html.encode("cp1252"))
+    assert doc.title == "Café"
+    assert "Crème brûlée" in doc.sections[0].text
+
+
+def test_deeply_nested_html_does_not_recurse(tmp_path):
+    depth = 20000
+    html = ("<div>" * depth + "<p>deep text</p>" + "</div>" * depth).encode()
+    doc = parse("deep.html", html)
+    assert "deep text" in doc.sections[0].text
+
+
+def test_markdown_headings_become_context_and_code_fences_are_not_headings():
+    md = b"# Title\n\nIntro.\n\n## Usage\n\n```sh\n# not a heading\nrun it\n```\n\n### Flags\n\nUse -v.\n"
+    doc = parse("readme.md", md)
+    assert doc.title == "Title"
+    assert [s.headings for s in doc.sections] == [("Title",), ("Title", "Usage"), ("Title", "Usage", "Flags")]
+    assert "# not a heading" in doc.sections[1].text
+
+
+def test_pdf_pages_outline_and_running_footer_removed():
+    doc = parse("zlib-faq.pdf", (SAMPLE_DOCS / "zlib-faq.pdf").read_bytes())
+    assert [s.page for s in doc.sections] == list(range(1, 7))
+    assert "EAR99" in doc.sections[5].text
+    assert all("Frequently Asked Questions about zlib (zlib 1.2.13 distribution)" not in s.text for s in doc.sections[1:])
+    assert any(s.headings for s in doc.sections)
+
+
+def test_pdf_with_many_pages_keeps_page_numbers():
+    doc = parse("spec.pdf", (SAMPLE_DOCS / "shared-mime-info-spec.pdf").read_bytes())
+    pages = {s.page: s.text for s in doc.sections}
+    assert len(pages) == 17
+    assert "the default weight value is 50" in norm(pages[4])
+    assert "user.mime_type" in norm(pages[14])
+
+
+@pytest.mark.parametrize("name", ["x.pdf", "x.html", "x.md", "x.txt"])
+def test_empty_files_are_rejected_with_a_reason(name):
+    with pytest.raises(DocumentError, match="empty"):
+        parse(name, b"  \n ")
+
+
+def test_random_bytes_named_pdf_is_a_clear_error():
+    with pytest.raises(DocumentError, match="PDF"):
+        parse("noise.pdf", os.urandom(4096))
+
+
+def test_truncated_pdf_fails_or_keeps_what_it_can():
+    data = (SAMPLE_DOCS / "zlib-faq.pdf").read_bytes()
+    try:
+        doc = parse("cut.pdf", data[: len(data) // 2])
+    except DocumentError as exc:
+        assert str(exc)
+    else:
+        assert doc.sections
+
+
+def test_unsupported_suffix():
+    with pytest.raises(DocumentError, match="unsupported"):
+        parse("image.png", b"\x89PNG")

@@ -16,7 +16,9 @@ from typing import Sequence
 _TERM = re.compile(r"(?:--?|~/\.?|\.)?\w[\w.\-/@~%:]*\w|\w")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[])|\n+")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
-# Quoted or backticked spans (e.g. "^{}", `@{-1}`) are claims to be found verbatim.
+# Quoted or backticked spans (e.g. "^{}", `@{-1}`) are claims to be found verbatim; they are
+# kept among the term claims under this prefix, which no word token can start with.
+_LITERAL_MARK = "\x00"
 _LITERAL = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"|'([^'\n]{1,80})'")
 _STOPWORDS = frozenset(
     "a an and are as at be been by can could do does for from has have how i if in into is it its may might "
@@ -154,13 +156,13 @@ def verify(answer: str, question: str, passages: Sequence[str], threshold: float
     for sentence in split_sentences(answer):
         clean = _CITATION.sub("", sentence)
         literals = _literals(clean, question)
-        claims = (_claim_terms(clean) - given) | {f"\x00{span}" for span in literals}
+        claims = (_claim_terms(clean) - given) | {_LITERAL_MARK + span for span in literals}
         if not claims:
             checks.append(SentenceCheck(sentence, None, 0.0, informative=False))
             continue
         best, best_support = None, 0.0
         for number, (available, text) in enumerate(zip(passage_terms, passage_text), start=1):
-            found = available | {f"\x00{span}" for span in literals if span in text}
+            found = available | {_LITERAL_MARK + span for span in literals if span in text}
             support = support_of(claims, found)
             if support > best_support:
                 best, best_support = number, support
@@ -169,11 +171,15 @@ def verify(answer: str, question: str, passages: Sequence[str], threshold: float
 
 
 def cite(verification: Verification) -> str:
-    """The answer with a [n] marker after each supported sentence that has none."""
+    """The answer with each supported sentence cited to the passage that supports it.
+
+    The model's own markers are replaced: small models cite by position, not by evidence.
+    """
     parts: list[str] = []
     for check in verification.sentences:
         text = check.text
-        if check.informative and check.support >= verification.threshold and check.source and not _CITATION.search(text):
+        if check.informative and check.support >= verification.threshold and check.source:
+            text = _CITATION.sub("", text).rstrip()
             match = re.search(r"[.!?]*$", text)
             end = match.start() if match else len(text)
             text = f"{text[:end]} [{check.source}]{text[end:]}"

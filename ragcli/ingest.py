@@ -15,7 +15,7 @@ from ragcli.chunking import ChunkingPlan, chunk_sections
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
 from ragcli.errors import DocumentError, RagError
-from ragcli.parsing import kind_of, parse_document
+from ragcli.parsing import parse_document
 from ragcli.records import Chunk, FileFailure, IngestReport, ParsedDocument
 from ragcli.store.catalog import NewChunk
 from ragcli.store.index import Index
@@ -173,6 +173,12 @@ class _Run:
             self.catalog.clear_failures_under(root_path, failed_now)
 
 
+def _outermost(roots: list[Path]) -> list[Path]:
+    """Drop duplicates and roots inside other roots, so no file is visited twice."""
+    unique = list(dict.fromkeys(roots))
+    return [root for root in unique if not any(other != root and other in root.parents for other in unique)]
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path],
@@ -188,7 +194,7 @@ def ingest(
         embedder = embedder or load_embedder(settings.embedding)
         index = Index.open_for_writing(settings, embedder.id, embedder.dimension)
         try:
-            roots = [Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.roots()]
+            roots = _outermost([Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.roots()])
             if not roots:
                 raise RagError("nothing to ingest: no path given and the index remembers no folders", hint="Run `rag ingest PATH...`.")
             run = _Run(settings, index, embedder, emit)

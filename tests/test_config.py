@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path):
 
 def test_settings_are_frozen():
     settings = load_settings(environ={})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         settings.retrieval.k = 3  # type: ignore[misc]
 
 

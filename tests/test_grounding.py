@@ -29,9 +29,15 @@ def test_restating_the_question_is_not_evidence():
     assert result.informative == []
 
 
-def test_existing_citations_are_kept_not_doubled():
-    result = verify("Credentials go to ~/.git-credentials [1].", "Where?", PASSAGES, 0.6)
+def test_model_citations_are_replaced_by_the_supporting_source():
+    result = verify("Credentials go to ~/.git-credentials [2].", "Where?", PASSAGES, 0.6)
     assert cite(result) == "Credentials go to ~/.git-credentials [1]."
+
+
+def test_quoted_literals_must_appear_verbatim():
+    passages = ['The suffix "^{}" marks a dereferenced tag.']
+    assert verify('Git appends "^{}" to them.', "Which suffix?", passages, 0.6).supported
+    assert not verify('Git appends "~{}" to them.', "Which suffix?", passages, 0.6).supported
 
 
 def test_streamed_text_splits_only_finished_sentences():

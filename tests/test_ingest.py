@@ -159,3 +159,13 @@ def test_stale_vector_file_is_rebuilt_not_trusted(settings, docs):
     assert search(settings, "EAR99 export control classification", k=1).hits[0].page == 6
     (settings.index_path / "vectors.json").unlink()
     assert search(settings, "EAR99 export control classification", k=1).hits[0].page == 6
+
+
+def test_nested_and_repeated_paths_visit_each_file_once(settings, docs):
+    report = ingest(settings, [docs, docs / "zlib-faq.pdf", docs])
+    assert report.indexed == 5 and report.unchanged == 0
+    (docs / "sub").mkdir()
+    (docs / "sub" / "note.txt").write_text("The pangolin setting is off by default.")
+    ingest(settings, [docs / "sub"])
+    resync = ingest(settings, [])
+    assert (resync.indexed, resync.unchanged) == (0, 6)

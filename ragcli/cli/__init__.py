@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 fatal error; 2 usage or configuration error;
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,10 @@ def _run(ctx: typer.Context, action: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); stop quietly like other Unix tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except Exception as exc:
         if debug:
             raise

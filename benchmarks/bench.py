@@ -88,9 +88,8 @@ def main() -> None:
     parser.add_argument("--qa", type=Path, default=SHARED_EVAL / "qa.jsonl")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--generators", default="", help="Comma-separated generator names to time with `ask`.")
+    parser.add_argument("--generators", default="", help="Comma-separated generators to time with `ask`; NAME@THREADS pins the thread count.")
     parser.add_argument("--ask-questions", type=int, default=6)
-    parser.add_argument("--threads", default="", help="Comma-separated thread counts to compare for generation.")
     parser.add_argument("--cold-runs", type=int, default=5)
     args = parser.parse_args()
 
@@ -142,46 +141,44 @@ def main() -> None:
     results["help_wall"] = statistics.median(measured_in_child(rag + ["--help"], env)[0] for _ in range(3))
 
     results["generators"] = {}
-    generators = [g for g in args.generators.split(",") if g]
-    threads = [t for t in args.threads.split(",") if t] or [""]
+    generators = [g.partition("@")[::2] for g in args.generators.split(",") if g]
     if generators:
         questions = [json.loads(line) for line in args.qa.read_text().splitlines()]
         answerable = [q for q in questions if q.get("kind") != "unanswerable"]
         picked = (answerable[: args.ask_questions // 2] + answerable[30 : 30 + args.ask_questions - args.ask_questions // 2])
-        for generator in generators:
-            for thread in threads:
-                code = (
-                    "import json, sys, time\n"
-                    "from ragcli.config import load_settings\n"
-                    "from ragcli.answering import Answerer\n"
-                    f"flags = {{'generation.model': {generator!r}}}\n"
-                    f"if {thread!r}: flags['generation.threads'] = int({thread!r})\n"
-                    "settings = load_settings(flags=flags)\n"
-                    "t = time.perf_counter(); a = Answerer.open(settings); load = time.perf_counter() - t\n"
-                    "a.ask('warm up the model')\n"
-                    "rows = []\n"
-                    "for q in json.loads(sys.argv[1]):\n"
-                    "    r = a.ask(q, on_text=lambda s: None)\n"
-                    "    if r.seconds_to_first_token is None: continue\n"
-                    "    gen = r.seconds - r.seconds_to_first_token\n"
-                    "    rows.append({'ttft': r.seconds_to_first_token, 'tps': r.completion_tokens / gen if gen > 0 else None})\n"
-                    "print(json.dumps({'load': load, 'rows': rows}))\n"
-                )
-                output = subprocess.run([sys.executable, "-c", code, json.dumps([q["question"] for q in picked])],
-                                        env=env, capture_output=True, text=True)
-                if output.returncode != 0:
-                    print(output.stderr[-2000:], file=sys.stderr)
-                    continue
-                data = json.loads(output.stdout.strip().splitlines()[-1])
-                rows = data["rows"]
-                key = generator + (f" ({thread} threads)" if thread else "")
-                results["generators"][key] = {
-                    "load": data["load"],
-                    "ttft_median": statistics.median(r["ttft"] for r in rows) if rows else None,
-                    "tps_median": statistics.median(r["tps"] for r in rows if r["tps"]) if rows else None,
-                    "n": len(rows),
-                }
-                print(key, results["generators"][key], flush=True)
+        for generator, thread in generators:
+            code = (
+                "import json, sys, time\n"
+                "from ragcli.config import load_settings\n"
+                "from ragcli.answering import Answerer\n"
+                f"flags = {{'generation.model': {generator!r}}}\n"
+                f"if {thread!r}: flags['generation.threads'] = int({thread!r})\n"
+                "settings = load_settings(flags=flags)\n"
+                "t = time.perf_counter(); a = Answerer.open(settings); load = time.perf_counter() - t\n"
+                "a.ask('warm up the model')\n"
+                "rows = []\n"
+                "for q in json.loads(sys.argv[1]):\n"
+                "    r = a.ask(q, on_text=lambda s: None)\n"
+                "    if r.seconds_to_first_token is None: continue\n"
+                "    gen = r.seconds - r.seconds_to_first_token\n"
+                "    rows.append({'ttft': r.seconds_to_first_token, 'tps': r.completion_tokens / gen if gen > 0 else None})\n"
+                "print(json.dumps({'load': load, 'rows': rows}))\n"
+            )
+            output = subprocess.run([sys.executable, "-c", code, json.dumps([q["question"] for q in picked])],
+                                    env=env, capture_output=True, text=True)
+            if output.returncode != 0:
+                print(output.stderr[-2000:], file=sys.stderr)
+                continue
+            data = json.loads(output.stdout.strip().splitlines()[-1])
+            rows = data["rows"]
+            key = generator + (f" ({thread} threads)" if thread else "")
+            results["generators"][key] = {
+                "load": data["load"],
+                "ttft_median": statistics.median(r["ttft"] for r in rows) if rows else None,
+                "tps_median": statistics.median(r["tps"] for r in rows if r["tps"]) if rows else None,
+                "n": len(rows),
+            }
+            print(key, results["generators"][key], flush=True)
 
     (work / "results.json").write_text(json.dumps(results, indent=2))
     write_markdown(results, args.out)

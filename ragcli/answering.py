@@ -67,7 +67,7 @@ class Answerer:
         checker.finish()
         draft = checker.draft.strip()
         verification = verify(draft, question, passages, options.min_support)
-        abstained = is_refusal(draft) or not checker.kept
+        abstained = not checker.kept
         text = REFUSAL if abstained else " ".join(checker.kept)
         if abstained and on_text:
             on_text(REFUSAL)

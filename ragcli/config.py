@@ -229,10 +229,28 @@ def _validate(settings: Settings) -> None:
         )
     if settings.index.vectors not in ("faiss", "numpy"):
         raise ConfigError(f"index.vectors must be 'faiss' or 'numpy', got {settings.index.vectors!r}", hint="Use index.vectors = \"faiss\".")
-    if settings.retrieval.k < 1:
-        raise ConfigError(f"retrieval.k must be at least 1, got {settings.retrieval.k}", hint="Use --k 5.")
-    if settings.generation.context_tokens >= settings.generation.n_ctx:
+    checks = [
+        ("retrieval.k", settings.retrieval.k >= 1, "at least 1"),
+        ("retrieval.candidates", settings.retrieval.candidates >= 1, "at least 1"),
+        ("retrieval.max_per_page", settings.retrieval.max_per_page >= 1, "at least 1"),
+        ("retrieval.rrf_k", settings.retrieval.rrf_k >= 1, "at least 1"),
+        ("retrieval.dense_weight", settings.retrieval.dense_weight >= 0, "0 or more"),
+        ("retrieval.lexical_weight", settings.retrieval.lexical_weight >= 0, "0 or more"),
+        ("embedding.batch_size", settings.embedding.batch_size >= 1, "at least 1"),
+        ("parsing.max_file_mb", settings.parsing.max_file_mb > 0, "more than 0"),
+        ("generation.min_support", 0 < settings.generation.min_support <= 1, "between 0 (excluded) and 1"),
+        ("generation.max_answer_tokens", settings.generation.max_answer_tokens >= 16, "at least 16"),
+        ("generation.threads", settings.generation.threads >= 0, "0 (automatic) or more"),
+    ]
+    for name, ok, expected in checks:
+        if not ok:
+            section, _, key = name.partition(".")
+            value = getattr(getattr(settings, section), key)
+            raise ConfigError(f"{name} must be {expected}, got {value}", hint="See configs/default.toml for the defaults.")
+    generation = settings.generation
+    if generation.context_tokens + generation.max_answer_tokens + 256 > generation.n_ctx:
         raise ConfigError(
-            "generation.context_tokens must be smaller than generation.n_ctx",
-            hint="Leave room in n_ctx for the question and the answer.",
+            f"generation.context_tokens ({generation.context_tokens}) + max_answer_tokens ({generation.max_answer_tokens})"
+            f" + 256 for the prompt must fit in generation.n_ctx ({generation.n_ctx})",
+            hint="Raise generation.n_ctx or lower context_tokens / max_answer_tokens.",
         )

@@ -118,6 +118,11 @@ def evaluate(
     on_result: Callable[[dict], None] | None = None,
 ) -> EvalReport:
     questions = load_questions(qa_path)
+    try:
+        # Opened first and written per question: a bad path fails now, and a long run keeps its progress.
+        out_file = open(out_path, "w", encoding="utf-8") if out_path is not None else None
+    except OSError as exc:
+        raise RagError(f"cannot write results to {out_path}: {exc.strerror}", hint="Pass an --out path in an existing, writable folder.") from exc
     searcher = Searcher.open(settings)
     answerer = None
     if with_answers:
@@ -139,12 +144,15 @@ def evaluate(
                 line.update(answer=answer.text, abstained=answer.abstained)
             rows.append((question, first_gold_rank(hits, question.gold)))
             lines.append(line)
+            if out_file is not None:
+                out_file.write(json.dumps(line) + "\n")
+                out_file.flush()
             if on_result:
                 on_result(line)
     finally:
         searcher.close()
-    if out_path is not None:
-        out_path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+        if out_file is not None:
+            out_file.close()
     overall = _retrieval_scores(rows)
     report = EvalReport(
         questions=len(questions),

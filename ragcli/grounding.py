@@ -122,7 +122,7 @@ def support_of(claims: set[str], available: set[str]) -> float:
     plain_share = len(plain & available) / len(plain) if plain else 1.0
     if specific:
         if not specific <= available:
-            return len(specific & available) / len(claims)
+            return 0.0
         return 0.9 + 0.1 * plain_share
     return plain_share
 

@@ -59,6 +59,19 @@ def _absolute(path: Path) -> str:
     return os.path.abspath(os.fsdecode(path))
 
 
+def _storable(path: str) -> bool:
+    """File names with undecodable bytes become surrogates that SQLite cannot store."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(path: str) -> str:
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 class _Run:
     def __init__(self, settings: Settings, index: Index, embedder: Embedder, emit: EventSink) -> None:
         self.settings = settings
@@ -82,6 +95,9 @@ class _Run:
 
     def visit(self, candidate: Candidate) -> None:
         path = _absolute(candidate.path)
+        if not _storable(path):
+            self.fail(_printable(path), "file name is not valid UTF-8; rename the file to index it")
+            return
         if candidate.problem:
             if not candidate.problem.startswith("skip:"):
                 self.fail(path, candidate.problem)
@@ -159,9 +175,14 @@ class _Run:
             self.emit(IngestEvent("file", item.path, status, detail))
         self.pending.clear()
 
-    def remove_missing(self, root: Path, seen: set[str]) -> None:
+    def remove_missing(self, root: Path, seen: set[str], unreadable: list[str]) -> None:
+        """Remove documents under ``root`` that the walk did not see, except under directories it could not read."""
         root_path = _absolute(root)
-        gone = [doc for doc in self.catalog.documents_under(root_path) if doc.path not in seen]
+        kept_prefixes = [directory.rstrip("/") + "/" for directory in unreadable]
+        gone = [
+            doc for doc in self.catalog.documents_under(root_path)
+            if doc.path not in seen and not any(doc.path.startswith(prefix) for prefix in kept_prefixes)
+        ]
         if gone:
             with self.catalog.transaction():
                 self.catalog.remove_documents([doc.id for doc in gone])
@@ -209,11 +230,12 @@ def ingest(
                     index.catalog.add_root(str(root))
             seen_by_root: dict[Path, set[str]] = {root: set() for root in present}
             for candidate in candidates:
-                seen_by_root[candidate.root].add(_absolute(candidate.path))
+                seen_by_root[candidate.root].add(_printable(_absolute(candidate.path)))
                 run.visit(candidate)
             run.flush()
+            unreadable = [_absolute(c.path) for c in candidates if c.unreadable_directory]
             for root in present:
-                run.remove_missing(root, seen_by_root[root])
+                run.remove_missing(root, seen_by_root[root], unreadable)
             index.refresh_vector_file()
             with index.catalog.transaction(changes_chunks=False):
                 run.report.seconds = time.monotonic() - started

@@ -44,10 +44,14 @@ class PackedPrompt:
     hits: list[Hit]
 
 
+def _attribute(text: str) -> str:
+    return _TAG_BREAKOUT.sub("(source", text).replace('"', "'").replace("<", "(").replace(">", ")")
+
+
 def _passage(n: int, hit: Hit) -> str:
-    where = os.path.basename(hit.path) + (f", page {hit.page}" if hit.page is not None else "")
-    heading = " > ".join(hit.headings[-2:])
-    # Document text must not be able to close the quote and speak as the prompt.
+    where = _attribute(os.path.basename(hit.path) + (f", page {hit.page}" if hit.page is not None else ""))
+    heading = _attribute(" > ".join(hit.headings[-2:]))
+    # Document text (headings and file names included) must not be able to close the quote and speak as the prompt.
     body = _TAG_BREAKOUT.sub("(source", hit.text)
     return f'<source id="{n}" file="{where}"' + (f' section="{heading}"' if heading else "") + f">\n{body}\n</source>"
 

@@ -17,6 +17,8 @@ class Candidate:
     root: Path
     # Set when the file cannot be indexed at all; the walk reports it instead of stopping.
     problem: str = ""
+    # A directory that could not be listed: what the index holds under it must be kept, not removed.
+    unreadable_directory: bool = False
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
@@ -43,8 +45,8 @@ def walk(roots: Sequence[Path]) -> Iterator[Candidate]:
                 if is_supported(path):
                     yield _candidate(path, root, resolved_roots, explicit=False)
         for error in errors:
-            if error.filename and Path(error.filename) != root:
-                yield Candidate(Path(error.filename), root, f"cannot read directory: {error.strerror}")
+            directory = Path(error.filename) if error.filename else root
+            yield Candidate(directory, root, f"cannot read directory: {error.strerror}", unreadable_directory=True)
 
 
 def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit: bool) -> Candidate:

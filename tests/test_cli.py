@@ -142,3 +142,25 @@ def test_help_imports_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_eval_scores_and_writes_score_py_lines(env, docs, tmp_path):
+    run(env, "ingest", str(docs))
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        json.dumps({"id": "a", "question": "NINJA_STATUS progress", "answer": "NINJA_STATUS",
+                    "gold": [{"path": "ninja-build-manual.html", "page": None}], "kind": "factoid", "corpus": "docs"}) + "\n"
+        + json.dumps({"id": "b", "question": "Sankey diagrams in Excel?", "answer": "UNANSWERABLE",
+                      "gold": [], "kind": "unanswerable", "corpus": "none"}) + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = run(env, "eval", str(qa), "--json", "--out", str(out), "--answers")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["questions"] == 2 and report["recall@10"] == 1.0
+    assert report["abstention_recall"] == 1.0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["a", "b"]
+    assert lines[1]["abstained"] is True and isinstance(lines[0]["hits"][0]["path"], str)
+    bad = run(env, "eval", str(qa), "--out", str(tmp_path / "no" / "such" / "dir.jsonl"))
+    assert bad.exit_code == 1 and "cannot write results" in bad.stderr

@@ -42,6 +42,9 @@ def test_settings_are_frozen():
         ("[nonsense]\nx = 1\n", "unknown section"),
         ("[retrieval]\nkay = 1\n", "unknown setting"),
         ("[chunking]\ntokens = 100\noverlap = 90\n", "overlap"),
+        ("[retrieval]\nmax_per_page = 0\n", "max_per_page"),
+        ("[retrieval]\nrrf_k = -1\n", "rrf_k"),
+        ("[generation]\nmax_answer_tokens = 4000\n", "n_ctx"),
         ("not toml at all = = =", "not valid TOML"),
     ],
 )

@@ -52,3 +52,9 @@ def test_unfamiliar_names_are_capitalised_unknown_terms():
     assert question_terms(question) == ["push", "GitLab", "Bitbucket", "git"]
     assert unfamiliar_names(question, ["GitLab", "push"]) == ["GitLab"]
     assert unfamiliar_names("Gitsign setup?", ["Gitsign"]) == []  # first word is capitalised anyway
+
+
+def test_one_invented_number_sinks_the_sentence():
+    passages = ["Set http.postBuffer to 524288000 to allow large pushes; core.compression takes 0 to 9."]
+    assert verify("Set http.postBuffer to 524288000.", "How?", passages, 0.6).supported
+    assert not verify("Set http.postBuffer to 524288000 and core.compression to 7.", "How?", passages, 0.6).supported

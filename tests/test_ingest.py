@@ -169,3 +169,64 @@ def test_nested_and_repeated_paths_visit_each_file_once(settings, docs):
     ingest(settings, [docs / "sub"])
     resync = ingest(settings, [])
     assert (resync.indexed, resync.unchanged) == (0, 6)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable directories anyway")
+def test_unreadable_folder_keeps_what_was_indexed_under_it(settings, docs):
+    sub = docs / "private"
+    sub.mkdir()
+    (sub / "secret.txt").write_text("The heron protocol is private.")
+    ingest(settings, [docs])
+    sub.chmod(0)
+    try:
+        report = ingest(settings, [docs])
+    finally:
+        sub.chmod(0o755)
+    assert report.removed == 0 and "cannot read directory" in report.failed[0].error
+    assert str(sub / "secret.txt") in indexed_paths(settings)
+
+
+def test_walk_errors_protect_documents_from_removal(settings, docs, monkeypatch):
+    from ragcli import walking
+
+    ingest(settings, [docs])
+    real_walk = os.walk
+
+    def failing_walk(top, onerror=None, followlinks=False):
+        onerror(PermissionError(13, "Permission denied", str(top)))
+        return iter(())
+
+    monkeypatch.setattr(walking.os, "walk", failing_walk)
+    report = ingest(settings, [docs])
+    monkeypatch.setattr(walking.os, "walk", real_walk)
+    assert report.removed == 0 and report.failed[0].error == "cannot read directory: Permission denied"
+    assert len(indexed_paths(settings)) == 5
+
+
+def test_undecodable_file_name_is_reported_not_fatal(settings, docs):
+    name = os.fsdecode(b"caf\xe9.txt")
+    (docs / name).write_text("Latin-1 named file about the okapi.")
+    report = ingest(settings, [docs])
+    assert report.indexed == 5
+    assert [f.error for f in report.failed] == ["file name is not valid UTF-8; rename the file to index it"]
+    assert report.failed[0].path.endswith("caf\\xe9.txt")
+
+
+def test_vector_file_of_another_catalog_is_not_trusted(settings, docs, tmp_path):
+    import shutil
+
+    ingest(settings, [docs])
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    for name in ("vectors.faiss", "vectors.json"):
+        shutil.copy2(settings.index_path / name, saved / name)
+    for leftover in settings.index_path.glob("catalog.sqlite3*"):
+        leftover.unlink()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "zebra.txt").write_text("Zebras have black and white stripes.")
+    ingest(settings, [other])
+    for name in ("vectors.faiss", "vectors.json"):
+        shutil.copy2(saved / name, settings.index_path / name)
+    hits = search(settings, "zebras stripes", k=3).hits
+    assert [h.path for h in hits] == [str(other / "zebra.txt")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from ragcli import __version__
 from ragcli.config import Settings
@@ -54,6 +55,8 @@ class Index:
                 index.catalog.set_meta("identity", wanted)
                 index.catalog.set_meta("embedding_model", settings.embedding.model)
                 index.catalog.set_meta("created_at", time.time())
+                # Ties the vector file to this catalog: a new catalog restarts its generation count.
+                index.catalog.set_meta("catalog_id", uuid.uuid4().hex)
                 index.catalog.set_meta("created_by", f"ragcli {__version__}")
             return index
         index._check_format()
@@ -104,23 +107,34 @@ class Index:
         store = make_vector_store(backend, dimension)
         path = vector_file(self.directory, backend)
         with self.catalog.snapshot():
-            generation = self.catalog.generation()
-            stamp = read_stamp(self.directory)
-            if stamp.get("generation") == generation and stamp.get("backend") == backend and path.exists():
+            wanted = {
+                "catalog_id": self.catalog.get_meta("catalog_id"),
+                "generation": self.catalog.generation(),
+                "backend": backend,
+                "count": self.catalog.counts()["chunks"],
+            }
+            if read_stamp(self.directory) == wanted and path.exists():
                 try:
                     store.load(path)
-                    return store
+                    if len(store) == wanted["count"]:
+                        return store
                 except Exception:  # a damaged cache file is rebuilt from the catalog below
                     pass
             ids, vectors = self.catalog.all_vectors(dimension)
         store.build(ids, vectors)
         if save:
             store.save(path)
-            write_stamp(self.directory, {"generation": generation, "backend": backend, "count": int(len(ids))})
+            write_stamp(self.directory, {**wanted, "count": int(len(ids))})
         return store
 
     def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
+        total = 0
+        for entry in self.directory.iterdir():
+            try:
+                total += entry.stat().st_size if entry.is_file() else 0
+            except FileNotFoundError:  # a writer's temporary file vanished meanwhile
+                continue
+        return total
 
     def close(self) -> None:
         self.catalog.close()

@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ragcli.errors import IndexLockedError
+from ragcli.errors import ConfigError, IndexLockedError
 
 
 @contextmanager
 def writer_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
     """Hold the index's writer lock, waiting up to ``wait_seconds`` for another writer to finish."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise ConfigError(f"index path {index_dir} is a file, not a directory", hint="Point --index at a directory.")
     index_dir.mkdir(parents=True, exist_ok=True)
     lock_path = index_dir / "write.lock"
     handle = open(lock_path, "a+")

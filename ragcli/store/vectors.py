@@ -25,6 +25,8 @@ def fsync_file(path: Path) -> None:
 
 
 class VectorStore(Protocol):
+    def __len__(self) -> int: ...
+
     def build(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]: ...
@@ -40,6 +42,9 @@ class NumpyVectorStore:
     def __init__(self, dimension: int) -> None:
         self._ids = np.zeros(0, dtype=np.int64)
         self._vectors = np.zeros((0, dimension), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
     def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self._ids, self._vectors = ids.astype(np.int64), vectors.astype(np.float32)
@@ -71,6 +76,9 @@ class FaissVectorStore:
 
         self._faiss = faiss
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
 
     def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self._index.reset()

@@ -246,6 +246,8 @@ def write_markdown(r: dict, out: Path) -> None:
             ttft = "n/a" if g["ttft_median"] is None else f"{g['ttft_median']:.2f}"
             tps = "n/a" if g["tps_median"] is None else f"{g['tps_median']:.1f}"
             lines.append(f"| {name} | {g['load']:.1f} | {ttft} | {tps} | {g['n']} |")
+        lines += ["", "Time to first token counts from the question (retrieval included) to the first streamed token.",
+                  "Answer quality per generator (`rag eval QA.jsonl --answers`) is in README.md, \"Choosing the default generator\"."]
     out.write_text("\n".join(lines) + "\n")
 
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 from ragcli.config import Settings
 from ragcli.generation import Generator, load_generator
-from ragcli.grounding import cite, question_terms, split_complete, unfamiliar_names, verify
+from ragcli.grounding import SentenceCheck, Verification, cite, question_terms, split_complete, unfamiliar_names, verify
 from ragcli.prompting import REFUSAL, build_prompt, cited_numbers, drop_invalid_citations, is_refusal
 from ragcli.records import Answer, Source
 from ragcli.retrieval.searcher import Searcher
@@ -66,7 +66,7 @@ class Answerer:
             checker.feed(piece)
         checker.finish()
         draft = checker.draft.strip()
-        verification = verify(draft, question, passages, options.min_support)
+        verification = Verification(checker.checks, options.min_support)
         abstained = not checker.kept
         text = REFUSAL if abstained else " ".join(checker.kept)
         if abstained and on_text:
@@ -85,7 +85,6 @@ class Answerer:
             draft=draft,
             verification=verification.to_json(),
         )
-
 
     def _evidence_gap(self, question: str, hits: list) -> str:
         """Why the retrieved evidence cannot answer the question, or "" if it might."""
@@ -113,6 +112,7 @@ class _SentenceChecker:
         self.on_text = on_text
         self.draft = ""
         self._pending = ""
+        self.checks: list[SentenceCheck] = []
         self.kept: list[str] = []
 
     def feed(self, piece: str) -> None:
@@ -132,6 +132,7 @@ class _SentenceChecker:
         if not sentence or is_refusal(sentence):
             return
         result = verify(sentence, self.question, self.passages, self.threshold)
+        self.checks.extend(result.sentences)
         if not result.supported:
             return
         cited = cite(result)

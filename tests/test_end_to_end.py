@@ -18,6 +18,12 @@ def rag(env, *args, timeout=900):
     return result
 
 
+def ask_json(env, question):
+    result = rag(env, "ask", question, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 @pytest.fixture(scope="module")
 def real_index(tmp_path_factory):
     from tests.conftest import SAMPLE_DOCS
@@ -56,9 +62,7 @@ def test_real_search_finds_the_right_page(real_index, query, name, page):
 
 def test_real_ask_answers_with_a_citation_to_the_right_source(real_index):
     env, _ = real_index
-    result = rag(env, "ask", "Does zlib have an export control classification, and what is it?", "--json")
-    assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout)
+    answer = ask_json(env, "Does zlib have an export control classification, and what is it?")
     assert answer["abstained"] is False
     assert "EAR99" in answer["answer"]
     cited = [s for s in answer["sources"] if s["cited"]]
@@ -79,8 +83,6 @@ def test_real_ask_plain_output_streams_then_lists_sources(real_index):
 
 def test_real_ask_abstains_on_a_question_the_documents_do_not_cover(real_index):
     env, _ = real_index
-    result = rag(env, "ask", "How do I configure Kubernetes ingress with Traefik?", "--json")
-    assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout)
+    answer = ask_json(env, "How do I configure Kubernetes ingress with Traefik?")
     assert answer["abstained"] is True
     assert answer["answer"] == "The documents do not contain the answer."

@@ -124,7 +124,7 @@ class Index:
         store.build(ids, vectors)
         if save:
             store.save(path)
-            write_stamp(self.directory, {**wanted, "count": int(len(ids))})
+            write_stamp(self.directory, wanted)
         return store
 
     def size_on_disk(self) -> int:

@@ -164,3 +164,46 @@ def test_eval_scores_and_writes_score_py_lines(env, docs, tmp_path):
     assert lines[1]["abstained"] is True and isinstance(lines[0]["hits"][0]["path"], str)
     bad = run(env, "eval", str(qa), "--out", str(tmp_path / "no" / "such" / "dir.jsonl"))
     assert bad.exit_code == 1 and "cannot write results" in bad.stderr
+
+
+def test_sources_check_and_rebuild_through_the_cli(env, docs):
+    assert run(env, "ingest", str(docs)).exit_code == 0
+    listed = json.loads(run(env, "sources", "--json").stdout)["sources"]
+    assert [(s["path"], s["documents"]) for s in listed] == [(str(docs), 5)]
+    assert f"{docs}  5 documents" in run(env, "sources").stdout
+
+    checked = run(env, "check", "--json")
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["ok"]
+
+    changed = {**env, "RAG_CHUNKING_TOKENS": "90"}
+    refused = run(changed, "ingest")
+    assert refused.exit_code == 1 and "--rebuild" in refused.stderr
+    rebuilt = run(changed, "ingest", "--rebuild", "--json")
+    assert rebuilt.exit_code == 0 and json.loads(rebuilt.stdout)["indexed"] == 5
+    assert json.loads(run(changed, "status", "--json").stdout)["chunk_tokens"] == 90
+
+    removed = run(changed, "sources", "remove", str(docs))
+    assert removed.exit_code == 0 and "5 documents" in removed.stdout
+    assert json.loads(run(changed, "status", "--json").stdout)["documents"] == 0
+
+
+def test_check_exit_code_when_problems_remain(env, docs, tmp_path):
+    import sqlite3
+
+    assert run(env, "ingest", str(docs)).exit_code == 0
+    db = sqlite3.connect(tmp_path / "index" / "catalog.sqlite3")
+    db.execute("DELETE FROM chunk_terms WHERE rowid = (SELECT min(id) FROM chunks)")
+    db.commit()
+    db.close()
+    damaged = run(env, "check")
+    assert damaged.exit_code == 5 and "no full-text entry" in damaged.stdout and "--repair" in damaged.stdout
+    assert run(env, "check", "--repair").exit_code == 0
+    assert run(env, "check").exit_code == 0
+
+
+def test_schedule_prints_a_crontab_line(env):
+    result = run(env, "schedule", "--at", "01:45", "--json")
+    assert result.exit_code == 0
+    plan = json.loads(result.stdout)
+    assert plan["line"].startswith("45 1 * * * ") and "ingest --quiet --wait" in plan["line"] and not plan["installed"]
+    assert run(env, "schedule", "--at", "99:99").exit_code == 2

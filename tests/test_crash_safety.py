@@ -42,25 +42,42 @@ def catalog_is_consistent(index_dir):
     return chunks == terms and orphans == 0 and mismatched == 0, chunks
 
 
-@pytest.mark.parametrize("trial", range(6))
+def environment(tmp_path, **extra):
+    return {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_EMBEDDING_MODEL": "hash",
+            "RAG_GENERATION_MODEL": "echo", **extra}
+
+
+def kill_after(args, env, seconds):
+    process = subprocess.Popen([sys.executable, "-m", "ragcli", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return process.returncode == -signal.SIGKILL
+
+
+def assert_usable(env, index_dir):
+    consistent, chunks = catalog_is_consistent(index_dir)
+    assert consistent
+    status = rag(env, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    search = rag(env, "search", "Marker7", "--json")
+    assert search.returncode == 0, search.stderr
+    check = rag(env, "check", "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["ok"], check.stdout + check.stderr
+    return json.loads(status.stdout)
+
+
+@pytest.mark.parametrize("trial", range(10))
 def test_sigkill_during_ingest_leaves_a_usable_index(tmp_path, trial):
     corpus = tmp_path / "corpus"
     make_corpus(corpus)
-    env = {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_EMBEDDING_MODEL": "hash", "RAG_GENERATION_MODEL": "echo"}
-    process = subprocess.Popen([sys.executable, "-m", "ragcli", "ingest", str(corpus), "--json"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(random.Random(trial).uniform(0.8, 3.5))
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    env = environment(tmp_path)
+    # Early kills land in start-up and the first batches, late ones in the removal pass and vector file write.
+    interrupted = kill_after(["ingest", str(corpus), "--json"], env, random.Random(trial).uniform(0.5, 4.5))
 
-    interrupted = process.returncode == -signal.SIGKILL
     if (tmp_path / "index" / "catalog.sqlite3").exists():
-        consistent, _ = catalog_is_consistent(tmp_path / "index")
-        assert consistent
-        status = rag(env, "status", "--json")
-        assert status.returncode == 0, status.stderr
-        search = rag(env, "search", "Marker7", "--json")
-        assert search.returncode == 0, search.stderr
+        assert_usable(env, tmp_path / "index")
 
     finished = rag(env, "ingest", str(corpus), "--json")
     if interrupted:
@@ -68,9 +85,53 @@ def test_sigkill_during_ingest_leaves_a_usable_index(tmp_path, trial):
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
     assert report["indexed"] + report["unchanged"] == FILES
-    consistent, chunks = catalog_is_consistent(tmp_path / "index")
-    assert consistent
+    status = assert_usable(env, tmp_path / "index")
     hits = json.loads(rag(env, "search", "Marker7", "--json", "--k", "3").stdout)["hits"]
     assert hits[0]["path"].endswith("note-007.md")
-    status = json.loads(rag(env, "status", "--json").stdout)
-    assert status["documents"] == FILES and status["chunks"] == chunks
+    assert status["documents"] == FILES
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_sigkill_during_rebuild_keeps_the_old_index_until_the_new_one_is_complete(tmp_path, trial):
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, files=400)
+    env = environment(tmp_path)
+    assert rag(env, "ingest", str(corpus)).returncode == 0
+    rebuilt_env = {**env, "RAG_CHUNKING_TOKENS": "80"}
+    kill_after(["ingest", "--rebuild"], rebuilt_env, random.Random(100 + trial).uniform(0.5, 4.0))
+
+    # Whichever index is live now is complete: the old one with its settings, or the new one.
+    live = json.loads(rag(env, "status", "--json").stdout or "{}") or json.loads(rag(rebuilt_env, "status", "--json").stdout)
+    assert live["documents"] == 400
+    assert_usable(env if live["chunk_tokens"] == 200 else rebuilt_env, tmp_path / "index")
+
+    finished = rag(rebuilt_env, "ingest", "--rebuild", "--json")
+    assert finished.returncode == 0, finished.stderr
+    status = assert_usable(rebuilt_env, tmp_path / "index")
+    assert (status["documents"], status["chunk_tokens"]) == (400, 80)
+    assert not (tmp_path / "index.rebuild").exists()
+
+
+def test_overlapping_runs_serialise_and_leave_a_correct_index(tmp_path):
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, files=400)
+    env = environment(tmp_path)
+    runs = [
+        subprocess.Popen([sys.executable, "-m", "ragcli", "ingest", str(corpus), "--json", "--wait", "300"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    # A reader during the writes never sees an error (it may see no index at the very start).
+    while any(run.poll() is None for run in runs):
+        if (tmp_path / "index" / "catalog.sqlite3").exists():
+            search = rag(env, "search", "Marker7", "--json")
+            assert search.returncode == 0 or "no index" in search.stderr, search.stderr
+    reports = []
+    for run in runs:
+        out, err = run.communicate()
+        assert run.returncode == 0, err
+        reports.append(json.loads(out))
+    # One run did the work; the other waited for it and found everything unchanged.
+    assert sorted((r["indexed"], r["unchanged"]) for r in reports) == [(0, 400), (400, 0)]
+    status = assert_usable(env, tmp_path / "index")
+    assert status["documents"] == 400

@@ -119,7 +119,7 @@ def test_other_embedder_is_refused_with_a_hint(settings, docs):
     other = dataclasses.replace(settings, chunking=dataclasses.replace(settings.chunking, tokens=100))
     with pytest.raises(IndexStateError, match="other settings") as caught:
         ingest(other, [docs])
-    assert "--index" in caught.value.hint
+    assert "--rebuild" in caught.value.hint
 
     class OtherEmbedder:
         id = "other"

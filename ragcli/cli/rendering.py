@@ -10,7 +10,9 @@ from ragcli.records import IngestReport
 
 
 def _log(line: str) -> None:
-    sys.stderr.write(line + "\n")
+    # Logs from cron pile up in one file: a timestamp tells the nights apart.
+    stamp = "" if sys.stderr.isatty() else time.strftime("%Y-%m-%d %H:%M:%S ")
+    sys.stderr.write(stamp + line + "\n")
     sys.stderr.flush()
 
 
@@ -97,4 +99,15 @@ def render_status(report: dict) -> str:
     if report["failures"]:
         lines.append(f"failed files ({len(report['failures'])}):")
         lines += [f"  {f['path']}: {f['error']}" for f in report["failures"]]
+    return "\n".join(lines)
+
+
+def render_check(report) -> str:
+    verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    lines = [f"index {report.index}: {verdict} ({report.documents} documents, {report.chunks} chunks)"]
+    lines += [f"  repaired: {action}" for action in report.repaired]
+    lines += [f"  problem: {finding.message}" for finding in report.problems]
+    lines += [f"  note: {finding.message}" for finding in report.notes]
+    if report.problems and not report.repaired:
+        lines.append("hint: run `rag check --repair` to fix what can be fixed in place.")
     return "\n".join(lines)

@@ -124,6 +124,11 @@ class Catalog:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for the integrity checker that must look past this API."""
+        return self._db
+
     @contextmanager
     def transaction(self, changes_chunks: bool = True) -> Iterator[None]:
         """Write atomically; ``changes_chunks`` bumps the generation that the vector file is checked against."""
@@ -255,6 +260,19 @@ class Catalog:
 
     def roots(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def remove_root(self, root: str) -> None:
+        """Forget a root. Call inside ``transaction()``; its documents are removed separately."""
+        self._db.execute("DELETE FROM roots WHERE path = ?", (root,))
+
+    def root_summary(self, root: str) -> tuple[int, int]:
+        """How many documents and chunks lie at or below ``root``."""
+        prefix = root.rstrip("/") + "/"
+        row = self._db.execute(
+            "SELECT count(*), coalesce(sum(chunk_count), 0) FROM documents WHERE path = ? OR substr(path, 1, ?) = ?",
+            (root, len(prefix), prefix),
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     # -- reading ----------------------------------------------------------
 

@@ -65,7 +65,8 @@ class Index:
             changed = ", ".join(f"{key}: index has {stored.get(key)!r}, settings say {wanted[key]!r}" for key in wanted if stored.get(key) != wanted[key])
             raise IndexStateError(
                 f"index {directory} was built with other settings ({changed})",
-                hint="Use the settings the index was built with, or ingest into a new index with --index DIR.",
+                hint="Use the settings the index was built with, or rebuild it with the new ones: `rag ingest --rebuild` "
+                "(the current index keeps working until the new one is complete).",
             )
         return index
 
@@ -84,7 +85,7 @@ class Index:
             model = self.catalog.get_meta("embedding_model", stored.get("embedder"))
             raise IndexStateError(
                 f"index {self.directory} was built with embedder {stored.get('embedder')!r}, but {embedder_id!r} is configured",
-                hint=f"Set embedding.model = {model!r} (or RAG_EMBEDDING_MODEL), or re-ingest into a new --index.",
+                hint=f"Set embedding.model = {model!r} (or RAG_EMBEDDING_MODEL), or re-embed with `rag ingest --rebuild`.",
             )
 
     @property

@@ -25,7 +25,11 @@ def writer_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                if _still_in_place(handle, lock_path):
+                    break
+                # A rebuild swapped the index directory while we waited: lock the new one instead.
+                handle.close()
+                handle = open(lock_path, "a+")
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = _read_holder(lock_path)
@@ -41,6 +45,13 @@ def writer_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def _still_in_place(handle, lock_path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _read_holder(lock_path: Path) -> str:

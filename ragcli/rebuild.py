@@ -1,0 +1,104 @@
+"""`rag ingest --rebuild`: build a fresh index beside the live one, then swap it in atomically.
+
+The live index keeps answering searches until the new one is complete. The
+staging index is an ordinary index, so a rebuild that is killed resumes
+where it stopped the next time ``--rebuild`` runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Sequence
+
+from ragcli.config import Settings
+from ragcli.embedding import Embedder
+from ragcli.errors import IndexStateError, RagError
+from ragcli.ingest import EventSink, ingest
+from ragcli.records import IngestReport
+from ragcli.store.catalog import Catalog
+from ragcli.store.index import CATALOG_NAME
+from ragcli.store.lock import writer_lock
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def staging_path(live: Path) -> Path:
+    return live.with_name(live.name + ".rebuild")
+
+
+def _remembered_roots(live: Path) -> list[Path]:
+    catalog_file = live / CATALOG_NAME
+    if not catalog_file.exists():
+        return []
+    try:
+        catalog = Catalog.open(catalog_file, create=False)
+        try:
+            return [Path(root) for root in catalog.roots()]
+        finally:
+            catalog.close()
+    except sqlite3.DatabaseError:  # a damaged catalog: rebuild from the paths given
+        return []
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def exchange_directories(first: Path, second: Path) -> None:
+    """Swap two directories in one atomic step where the OS can (Linux renameat2), else in three renames."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+            _fsync_directory(second.parent)
+            return
+        errno = ctypes.get_errno()
+        if errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the filesystem cannot exchange; fall back
+            raise OSError(errno, os.strerror(errno), str(second))
+    # Not atomic: for a moment there is no index at `second`; readers then get "no index" and may retry.
+    aside = second.with_name(second.name + ".swap")
+    os.rename(second, aside)
+    os.rename(first, second)
+    os.rename(aside, first)
+    _fsync_directory(second.parent)
+
+
+def rebuild(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    embedder: Embedder | None = None,
+    wait_seconds: float = 0.0,
+    on_event: EventSink | None = None,
+) -> IngestReport:
+    """Re-create the index from its documents (all remembered folders plus ``paths``) with the current settings."""
+    live = settings.index_path
+    staging = staging_path(live)
+    with writer_lock(live, wait_seconds):
+        roots = list(dict.fromkeys([Path(os.path.abspath(p)) for p in paths] + _remembered_roots(live)))
+        if not roots:
+            raise RagError(
+                f"nothing to rebuild: no path given and index {live} remembers no folders",
+                hint="Run `rag ingest --rebuild PATH...`.",
+            )
+        staged = dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(staging)))
+        try:
+            report = ingest(staged, roots, embedder=embedder, on_event=on_event)
+        except IndexStateError:
+            # A leftover from a rebuild with other settings cannot be resumed: start it afresh.
+            shutil.rmtree(staging)
+            report = ingest(staged, roots, embedder=embedder, on_event=on_event)
+        exchange_directories(staging, live)
+        # `staging` now holds the previous index; nobody opens it by this name any more.
+        shutil.rmtree(staging, ignore_errors=True)
+    return report

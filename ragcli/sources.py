@@ -1,0 +1,63 @@
+"""`rag sources`: the folders an index remembers, and forgetting one together with its documents."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragcli.config import Settings
+from ragcli.errors import RagError
+from ragcli.store.index import Index
+from ragcli.store.lock import writer_lock
+
+
+@dataclass(frozen=True)
+class SourceRoot:
+    path: str
+    documents: int
+    chunks: int
+    exists: bool
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "documents": self.documents, "chunks": self.chunks, "exists": self.exists}
+
+
+def list_sources(settings: Settings) -> list[SourceRoot]:
+    index = Index.open_for_reading(settings)
+    try:
+        return [SourceRoot(root, *index.catalog.root_summary(root), os.path.exists(root)) for root in index.catalog.roots()]
+    finally:
+        index.close()
+
+
+def remove_source(settings: Settings, root: Path, *, wait_seconds: float = 0.0) -> SourceRoot:
+    """Forget ``root`` and remove every document under it from the index, in one transaction."""
+    wanted = os.path.abspath(os.fsdecode(root))
+    with writer_lock(settings.index_path, wait_seconds):
+        index = Index.open_for_reading(settings)
+        try:
+            catalog = index.catalog
+            roots = catalog.roots()
+            if wanted not in roots:
+                listed = ", ".join(roots) or "none"
+                raise RagError(
+                    f"{wanted} is not a source of index {index.directory} (sources: {listed})",
+                    hint="See `rag sources` for the exact paths.",
+                )
+            chunks_before = catalog.counts()["chunks"]
+            # Documents that another remembered root also covers stay (a root nested in another is never both walked).
+            others = [other for other in roots if other != wanted]
+            doomed = [
+                doc.id for doc in catalog.documents_under(wanted)
+                if not any(doc.path == other or doc.path.startswith(other.rstrip("/") + "/") for other in others)
+            ]
+            with catalog.transaction():
+                catalog.remove_documents(doomed)
+                catalog.remove_root(wanted)
+                catalog.clear_failures_under(wanted, keep=set())
+            index.refresh_vector_file()
+            removed_chunks = chunks_before - catalog.counts()["chunks"]
+            return SourceRoot(wanted, len(doomed), removed_chunks, os.path.exists(wanted))
+        finally:
+            index.close()

@@ -79,6 +79,14 @@ class GenerationSettings:
 @dataclass(frozen=True)
 class ParsingSettings:
     max_file_mb: float = 200.0
+    # Each file is parsed in a worker subprocess under these limits; one that overruns is killed and reported.
+    timeout_s: float = 120.0
+    max_memory_mb: int = 2048
+    # Worker subprocesses; 0 picks one per core, up to 4. isolate = false parses in-process (no limits).
+    workers: int = 0
+    isolate: bool = True
+    # OCR pages without a text layer when the tesseract binary is on PATH.
+    ocr: bool = True
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,9 @@ def _validate(settings: Settings) -> None:
         ("retrieval.lexical_weight", settings.retrieval.lexical_weight >= 0, "0 or more"),
         ("embedding.batch_size", settings.embedding.batch_size >= 1, "at least 1"),
         ("parsing.max_file_mb", settings.parsing.max_file_mb > 0, "more than 0"),
+        ("parsing.timeout_s", settings.parsing.timeout_s > 0, "more than 0"),
+        ("parsing.max_memory_mb", settings.parsing.max_memory_mb >= 256, "at least 256"),
+        ("parsing.workers", settings.parsing.workers >= 0, "0 (automatic) or more"),
         ("generation.min_support", 0 < settings.generation.min_support <= 1, "between 0 (excluded) and 1"),
         ("generation.max_answer_tokens", settings.generation.max_answer_tokens >= 16, "at least 16"),
         ("generation.threads", settings.generation.threads >= 0, "0 (automatic) or more"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from ragcli.chunking import ChunkingPlan, chunk_sections
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
 from ragcli.errors import DocumentError, RagError
-from ragcli.parsing import parse_document
+from ragcli.parsing.pool import ParseOutcome, ParserPool
 from ragcli.records import Chunk, FileFailure, IngestReport, ParsedDocument
 from ragcli.store.catalog import NewChunk
 from ragcli.store.index import Index
@@ -39,6 +40,16 @@ class IngestEvent:
 EventSink = Callable[[IngestEvent], None]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A file that must be parsed, with the stat taken before parsing."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    replaces: bool
+
+
 @dataclass
 class _Pending:
     path: str
@@ -53,6 +64,19 @@ class _Pending:
 
 def _embed_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _file_sha256(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        digest = hashlib.sha256()
+        while block := os.read(fd, 1 << 20):
+            digest.update(block)
+        return digest.hexdigest()
+    finally:
+        os.close(fd)
 
 
 def _absolute(path: Path) -> str:
@@ -93,46 +117,53 @@ class _Run:
             self.catalog.record_failure(path, reason)
         self.emit(IngestEvent("file", path, "failed", reason))
 
-    def visit(self, candidate: Candidate) -> None:
+    def prepare(self, candidate: Candidate) -> _Job | None:
+        """Decide whether a file needs parsing; report problems and unchanged files on the spot."""
         path = _absolute(candidate.path)
         if not _storable(path):
             self.fail(_printable(path), "file name is not valid UTF-8; rename the file to index it")
-            return
+            return None
         if candidate.problem:
             if not candidate.problem.startswith("skip:"):
                 self.fail(path, candidate.problem)
-            return
+            return None
         try:
             info = os.stat(path)
         except OSError as exc:
             self.fail(path, f"file vanished or cannot be read: {exc.strerror}")
-            return
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            self.fail(path, "not a regular file (device, FIFO or socket)")
+            return None
         stored = self.catalog.document(path)
         if stored is not None and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns:
             self._unchanged(path)
-            return
+            return None
         if info.st_size > self.max_bytes:
             self.fail(path, f"file is {info.st_size / 2**20:.1f} MB, over the parsing.max_file_mb limit of {self.settings.parsing.max_file_mb:g} MB")
+            return None
+        if stored is not None:
+            # Touched but identical: hash it here (streaming, never a FIFO) rather than parse it again.
+            try:
+                sha256 = _file_sha256(path)
+            except OSError as exc:
+                self.fail(path, f"cannot read file: {exc.strerror}")
+                return None
+            if stored.sha256 == sha256:
+                with self.catalog.transaction(changes_chunks=False):
+                    self.catalog.touch_document(stored.id, info.st_size, info.st_mtime_ns)
+                self._unchanged(path)
+                return None
+        return _Job(path, info.st_size, info.st_mtime_ns, stored is not None)
+
+    def accept(self, job: _Job, outcome: ParseOutcome) -> None:
+        """Chunk a parsed file and queue it for embedding, or report why it could not be parsed."""
+        if outcome.document is None:
+            self.fail(job.path, outcome.error or "cannot parse the file")
             return
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read(self.max_bytes + 1)
-        except OSError as exc:
-            self.fail(path, f"cannot read file: {exc.strerror}")
-            return
-        sha256 = hashlib.sha256(data).hexdigest()
-        if stored is not None and stored.sha256 == sha256:
-            with self.catalog.transaction(changes_chunks=False):
-                self.catalog.touch_document(stored.id, info.st_size, info.st_mtime_ns)
-            self._unchanged(path)
-            return
-        try:
-            document = parse_document(data, Path(path))
-        except DocumentError as exc:
-            self.fail(path, str(exc))
-            return
+        document = outcome.document
         chunks = chunk_sections(document.sections, document.title, self.embedder.count_tokens, self.plan)
-        self.pending.append(_Pending(path, sha256, info.st_size, info.st_mtime_ns, document, chunks, stored is not None))
+        self.pending.append(_Pending(job.path, outcome.sha256, job.size, job.mtime_ns, document, chunks, job.replaces))
         if len(self.pending) >= BATCH_FILES or sum(len(p.chunks) for p in self.pending) >= BATCH_CHUNKS:
             self.flush()
 
@@ -229,9 +260,18 @@ def ingest(
                 for root in present:
                     index.catalog.add_root(str(root))
             seen_by_root: dict[Path, set[str]] = {root: set() for root in present}
-            for candidate in candidates:
-                seen_by_root[candidate.root].add(_printable(_absolute(candidate.path)))
-                run.visit(candidate)
+
+            def jobs():
+                for candidate in candidates:
+                    seen_by_root[candidate.root].add(_printable(_absolute(candidate.path)))
+                    job = run.prepare(candidate)
+                    if job is not None:
+                        yield job
+
+            # Workers parse the next files while this thread chunks and embeds the ones already parsed.
+            with ParserPool(settings.parsing) as pool:
+                for job, outcome in pool.parse_in_order(jobs(), lambda job: job.path):
+                    run.accept(job, outcome)
             run.flush()
             unreadable = [_absolute(c.path) for c in candidates if c.unreadable_directory]
             for root in present:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -13,10 +15,10 @@ class Parser(Protocol):
     def __call__(self, data: bytes, path: Path) -> ParsedDocument: ...
 
 
-def _pdf(data: bytes, path: Path) -> ParsedDocument:
+def _pdf(data: bytes, path: Path, ocr: bool = False) -> ParsedDocument:
     from ragcli.parsing.pdf import parse_pdf
 
-    return parse_pdf(data, path)
+    return parse_pdf(data, path, ocr=ocr)
 
 
 def _html(data: bytes, path: Path) -> ParsedDocument:
@@ -60,15 +62,26 @@ def kind_of(path: Path) -> str:
     return KIND_BY_SUFFIX.get(path.suffix.lower(), "txt")
 
 
-def parse_document(data: bytes, path: Path) -> ParsedDocument:
-    """Parse one file; any failure becomes a DocumentError that names the reason."""
+# NUL and lone surrogates (from broken encodings or entities) cannot be stored or embedded.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
+
+
+def parse_document(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
+    """Parse one file; any failure becomes a DocumentError that names the reason.
+
+    ``ocr``: read PDF pages without a text layer with tesseract, when it is installed.
+    """
     parser = PARSERS.get(path.suffix.lower())
     if parser is None:
         raise DocumentError(f"unsupported file type {path.suffix!r}")
     if not data.strip():
         raise DocumentError("file is empty")
     try:
-        document = parser(data, path)
+        document = parser(data, path, ocr=ocr) if parser is _pdf else parser(data, path)
     except DocumentError:
         raise
     except RecursionError:
@@ -80,4 +93,5 @@ def parse_document(data: bytes, path: Path) -> ParsedDocument:
     if not any(section.text.strip() for section in document.sections):
         reason = "; ".join(document.warnings) or "no extractable text"
         raise DocumentError(f"no text found ({reason})")
-    return document
+    sections = [replace(s, text=_clean(s.text), headings=tuple(_clean(h) for h in s.headings)) for s in document.sections]
+    return replace(document, title=_clean(document.title), sections=sections)

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from ragcli.errors import DocumentError
+from ragcli.parsing.ocr import ocr_available, ocr_page
 from ragcli.records import ParsedDocument, Section
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -86,31 +87,55 @@ def _outline_by_page(reader) -> dict[int, tuple[str, ...]]:
     return mapping
 
 
-def parse_pdf(data: bytes, path: Path) -> ParsedDocument:
+def _failure(exc: Exception) -> str:
+    """Why pypdf gave up, in words; its limit errors mean a stream inflates past pypdf's cap."""
+    if type(exc).__name__ == "LimitReachedError":
+        return f"a compressed stream expands past the decompression limit (possible compression bomb: {exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _open(data: bytes):
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    if not data.lstrip()[:1024].count(b"%PDF"):
+        raise DocumentError("not a PDF (no %PDF header); the file may be mislabelled or damaged")
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
     except PdfReadError as exc:
-        raise DocumentError(f"not a readable PDF: {exc}") from exc
+        raise DocumentError(f"not a readable PDF (damaged or truncated): {exc}") from exc
     if reader.is_encrypted:
         try:
             unlocked = reader.decrypt("")
-        except Exception as exc:
-            raise DocumentError(f"encrypted PDF cannot be opened: {exc}") from exc
+        except Exception as exc:  # e.g. AES without the cryptography package, or a broken /Encrypt dictionary
+            raise DocumentError(f"encrypted PDF cannot be opened: {_failure(exc)}") from exc
         if not unlocked:
             raise DocumentError("encrypted PDF needs a password; decrypt it (e.g. qpdf --decrypt) and ingest the copy")
+    return reader
 
+
+def parse_pdf(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
+    reader = _open(data)
     warnings: list[str] = []
     page_lines: list[list[str]] = []
-    for number, page in enumerate(reader.pages, start=1):
+    try:
+        pages = list(reader.pages)
+    except Exception as exc:  # a broken page tree: nothing to read
+        raise DocumentError(f"cannot read the PDF's pages: {_failure(exc)}") from exc
+    ocr_pages: list[int] = []
+    for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text() or ""
         except Exception as exc:  # one bad page must not lose the rest of the document
-            warnings.append(f"page {number}: text extraction failed ({type(exc).__name__})")
+            warnings.append(f"page {number}: text extraction failed ({_failure(exc)})")
             text = ""
+        if not text.strip() and ocr:
+            text = ocr_page(page)
+            if text.strip():
+                ocr_pages.append(number)
         page_lines.append(text.replace("\r\n", "\n").replace("\r", "\n").strip().split("\n"))
+    if ocr_pages:
+        warnings.append(f"{len(ocr_pages)} page(s) read by OCR: {_page_list(ocr_pages)}")
 
     repeated = _repeated_edge_lines(page_lines)
     headings = _outline_by_page(reader)
@@ -124,11 +149,12 @@ def parse_pdf(data: bytes, path: Path) -> ParsedDocument:
             continue
         sections.append(Section(text=text, page=index + 1, headings=headings.get(index, ())))
     if empty_pages:
-        warnings.append(f"{len(empty_pages)} page(s) without a text layer: {_page_list(empty_pages)}")
+        hint = "" if ocr_available() else " (install tesseract to OCR them)"
+        warnings.append(f"no text layer on page(s) {_page_list(empty_pages)}{hint}")
 
     title = ""
     try:
-        title = str((reader.metadata or {}).get("/Title") or "").strip()
+        title = " ".join(str((reader.metadata or {}).get("/Title") or "").split())
     except Exception:  # broken metadata dictionaries are common and harmless
         title = ""
     return ParsedDocument(kind="pdf", title=title or path.stem, sections=sections, warnings=warnings)

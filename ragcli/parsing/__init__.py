@@ -70,6 +70,22 @@ def _clean(text: str) -> str:
     return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
 
 
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+# Bytes that never occur in text files (tab, newlines, form feed and ESC excluded).
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
+
+
+def looks_binary(data: bytes) -> bool:
+    """True for bytes that are no text encoding's output: NULs or many control bytes in the first 64 KB."""
+    head = data[:65536]
+    if head.startswith(_BOMS):  # UTF-16/32 text is full of NULs by design
+        return False
+    if b"\x00" in head:
+        return True
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return controls > max(8, len(head) // 100)
+
+
 def parse_document(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
     """Parse one file; any failure becomes a DocumentError that names the reason.
 
@@ -80,6 +96,8 @@ def parse_document(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocum
         raise DocumentError(f"unsupported file type {path.suffix!r}")
     if not data.strip():
         raise DocumentError("file is empty")
+    if parser is not _pdf and looks_binary(data):
+        raise DocumentError(f"binary content, not {kind_of(path).upper()} text; the file may be mislabelled or damaged")
     try:
         document = parser(data, path, ocr=ocr) if parser is _pdf else parser(data, path)
     except DocumentError:

@@ -123,13 +123,15 @@ def parse_pdf(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
     except Exception as exc:  # a broken page tree: nothing to read
         raise DocumentError(f"cannot read the PDF's pages: {_failure(exc)}") from exc
     ocr_pages: list[int] = []
+    failed_pages: set[int] = set()
     for number, page in enumerate(pages, start=1):
         try:
             text = page.extract_text() or ""
         except Exception as exc:  # one bad page must not lose the rest of the document
             warnings.append(f"page {number}: text extraction failed ({_failure(exc)})")
+            failed_pages.add(number)
             text = ""
-        if not text.strip() and ocr:
+        if not text.strip() and ocr and number not in failed_pages:
             text = ocr_page(page)
             if text.strip():
                 ocr_pages.append(number)
@@ -145,7 +147,8 @@ def parse_pdf(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
         text = "\n".join(_strip_edges(lines, repeated)).strip()
         text = _C1_CONTROLS.sub("•", _HYPHENATED.sub(r"\1\2", text))
         if not text:
-            empty_pages.append(index + 1)
+            if index + 1 not in failed_pages:
+                empty_pages.append(index + 1)
             continue
         sections.append(Section(text=text, page=index + 1, headings=headings.get(index, ())))
     if empty_pages:

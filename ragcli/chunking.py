@@ -9,6 +9,7 @@ Pure functions over plain data; the token counter is passed in.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -104,11 +105,56 @@ def _pack(units: list[tuple[str, int]], plan: ChunkingPlan) -> Iterable[str]:
         yield "\n".join(t for t, _ in current)
 
 
+_PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
+# Boilerplate: a paragraph of at least this many words found in this many sections (pages) of one document.
+_BOILERPLATE_WORDS = 4
+_BOILERPLATE_SECTIONS = 3
+
+
+def near_duplicate_key(text: str) -> str:
+    """Texts that differ only in case, spacing or punctuation share a key (numbers count: tables differ in them)."""
+    return " ".join(text.lower().translate(_PUNCTUATION_TO_SPACE).split())
+
+
+def drop_boilerplate(sections: Sequence[Section]) -> list[Section]:
+    """Keep only the first copy of a paragraph repeated across many sections (a notice on every page)."""
+    seen_in: dict[str, set[int]] = {}
+    split = [[p for p in _PARAGRAPH_BREAK.split(section.text)] for section in sections]
+    for index, paragraphs in enumerate(split):
+        for paragraph in paragraphs:
+            key = near_duplicate_key(paragraph)
+            if key.count(" ") + 1 >= _BOILERPLATE_WORDS:
+                seen_in.setdefault(key, set()).add(index)
+    repeated = {key for key, where in seen_in.items() if len(where) >= _BOILERPLATE_SECTIONS}
+    if not repeated:
+        return list(sections)
+    kept_once: set[str] = set()
+    result: list[Section] = []
+    for section, paragraphs in zip(sections, split):
+        kept = []
+        for paragraph in paragraphs:
+            key = near_duplicate_key(paragraph)
+            if key in repeated:
+                if key in kept_once:
+                    continue
+                kept_once.add(key)
+            kept.append(paragraph)
+        text = "\n\n".join(kept)
+        if text.strip():
+            result.append(Section(text=text, page=section.page, headings=section.headings))
+    return result
+
+
 def chunk_sections(sections: Sequence[Section], title: str, count: TokenCounter, plan: ChunkingPlan) -> list[Chunk]:
-    """Turn sections into ordered chunks whose context line plus text fit the embedder's window."""
+    """Turn sections into ordered chunks whose context line plus text fit the embedder's window.
+
+    Boilerplate repeated across sections, and chunks that repeat an earlier chunk of the same
+    document up to case, spacing and punctuation, are kept once.
+    """
     chunks: list[Chunk] = []
     context_sizes: dict[tuple[str, ...], tuple[str, int]] = {}
-    for section in sections:
+    seen: set[str] = set()
+    for section in drop_boilerplate(sections):
         if section.headings not in context_sizes:
             context = context_line(title, section.headings)
             size = count([context])[0] if context else 0
@@ -119,6 +165,10 @@ def chunk_sections(sections: Sequence[Section], title: str, count: TokenCounter,
         limit = max(8, min(plan.max_tokens, plan.window - context_size - 1))
         section_plan = ChunkingPlan(max_tokens=limit, overlap_tokens=min(plan.overlap_tokens, limit // 2), window=plan.window)
         for text in _pack(split_units(section.text, count, limit), section_plan):
+            key = near_duplicate_key(text)
+            if key in seen:
+                continue
+            seen.add(key)
             chunks.append(Chunk(text=text, page=section.page, headings=section.headings, context=context, ordinal=len(chunks)))
     return chunks
 

@@ -1,51 +1,62 @@
 """HTML: main content only, split into sections by the heading path (h1 > h2 > h3).
 
-The tree is walked iteratively, so deeply nested documents cannot exhaust
-Python's recursion limit.
+A streaming pass over the standard library's tokenizer, with no tree: memory
+stays proportional to the text kept, a 20 MB single-line page parses in
+seconds, and nesting hundreds of thousands of levels deep is just a long list,
+never recursion.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from html.parser import HTMLParser
 from pathlib import Path
 
+from ragcli.parsing.encoding import decode
 from ragcli.records import ParsedDocument, Section
 
 # Elements that never hold content a reader came for.
-_DROP_TAGS = {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "nav", "aside", "footer", "form", "button", "select", "head"}
+_DROP_TAGS = {"script", "style", "noscript", "template", "svg", "canvas", "iframe", "nav", "aside", "footer", "form", "button", "select", "head", "object"}
 # id/class words that mark navigation and page chrome.
 _CHROME_WORDS = re.compile(
     r"(^|[-_\s])(nav|navbar|navigation|menu|sidebar|breadcrumbs?|cookies?|cookie-banner|consent|footer|skip-link|toc|site-header|masthead)($|[-_\s])",
     re.IGNORECASE,
 )
+_CHROME_ROLES = {"navigation", "banner", "contentinfo", "search"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = {
     "p", "div", "section", "article", "main", "header", "ul", "ol", "li", "dl", "dt", "dd", "table", "thead", "tbody",
-    "tfoot", "blockquote", "figure", "figcaption", "address", "br", "hr", "details", "summary", "caption", "body", "html",
+    "tfoot", "blockquote", "figure", "figcaption", "address", "details", "summary", "caption", "body", "html", "tr",
 }
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_HAS_MAIN = re.compile(r"<main[\s>]|role\s*=\s*[\"']?main\b", re.IGNORECASE)
+# A "heading" longer than this is an unclosed tag swallowing the page: keep it as body text.
+_MAX_HEADING_CHARS = 300
 
 
-def _is_chrome(tag) -> bool:
-    if tag.name in _DROP_TAGS:
+def _squash(text: str) -> str:
+    return _SPACES.sub(" ", re.sub(r"\s*\n\s*", " ", text)).strip()
+
+
+def _is_chrome(tag: str, attrs: dict[str, str]) -> bool:
+    if tag in _DROP_TAGS:
         return True
-    if tag.get("role") in ("navigation", "banner", "contentinfo", "search"):
+    if attrs.get("role") in _CHROME_ROLES or attrs.get("aria-hidden") == "true" or "hidden" in attrs:
         return True
-    if tag.get("aria-hidden") == "true":
-        return True
-    ident = " ".join([str(tag.get("id") or "")] + list(tag.get("class") or []))
-    return bool(ident.strip()) and bool(_CHROME_WORDS.search(ident))
+    ident = f"{attrs.get('id') or ''} {attrs.get('class') or ''}".strip()
+    return bool(ident) and bool(_CHROME_WORDS.search(ident))
 
 
-def _table_lines(table) -> list[str]:
-    """Rows as lines; the header row is repeated before each body row for context."""
+def _table_lines(rows: list[tuple[list[str], bool]]) -> list[str]:
+    """Rows as lines; the header row is repeated before each body cell so every line stands alone."""
     header: list[str] = []
     lines: list[str] = []
-    for row in table.find_all("tr"):
-        cells = [_SPACES.sub(" ", cell.get_text(" ", strip=True)) for cell in row.find_all(["th", "td"])]
+    for cells, all_header_cells in rows:
         if not any(cells):
             continue
-        if not header and row.find("th") is not None and row.find("td") is None:
+        if not header and all_header_cells:
             header = cells
             continue
         if header and len(header) == len(cells):
@@ -68,8 +79,7 @@ class _SectionBuilder:
         self.inline.append(value)
 
     def end_block(self, glue_next: bool = False) -> None:
-        line = _SPACES.sub(" ", "".join(self.inline)).strip()
-        line = re.sub(r"\s*\n\s*", " ", line)
+        line = _squash("".join(self.inline))
         self.inline.clear()
         if not line:
             return
@@ -86,6 +96,11 @@ class _SectionBuilder:
             self.blocks.append(value)
         self.glue_next = False
 
+    def lines(self, values: list[str]) -> None:
+        self.end_block()
+        self.blocks.extend(values)
+        self.glue_next = False
+
     def heading(self, level: int, title: str) -> None:
         self.end_section()
         self.headings = [(lvl, h) for lvl, h in self.headings if lvl < level] + [(level, title)]
@@ -97,46 +112,200 @@ class _SectionBuilder:
         self.blocks = []
 
 
-def parse_html(data: bytes, path: Path) -> ParsedDocument:
-    from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, ProcessingInstruction
+class _Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[list[str], bool]] = []
+        self.cells: list[str] | None = None
+        self.header_only = True
+        self.cell: list[str] | None = None
 
-    soup = BeautifulSoup(data, "html.parser")
-    title_tag = soup.find("title")
-    title = _SPACES.sub(" ", title_tag.get_text(" ", strip=True)) if title_tag else ""
-    root = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.body or soup
-    builder = _SectionBuilder()
-    stack: list[tuple[object, bool]] = [(root, False)]
-    while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            builder.end_block(glue_next=node.name == "dt")
-            continue
-        if isinstance(node, (Comment, Doctype, ProcessingInstruction)):
-            continue
-        if isinstance(node, NavigableString):
-            builder.text(str(node))
-            continue
-        name = node.name
-        if node is not root and _is_chrome(node):
-            continue
-        if name in _HEADINGS:
-            heading = _SPACES.sub(" ", node.get_text(" ", strip=True))
-            if heading:
-                builder.heading(_HEADINGS[name], heading)
-            continue
-        if name == "pre":
-            builder.verbatim(node.get_text())
-            continue
-        if name == "table":
-            builder.end_block()
-            for line in _table_lines(node):
-                builder.blocks.append(line)
-            continue
-        if name in _BLOCKS:
-            builder.end_block()
-            stack.append((node, True))
-        stack.extend((child, False) for child in reversed(node.contents))
-    builder.end_section()
+    def start_row(self) -> None:
+        self.end_row()
+        self.cells, self.header_only = [], True
+
+    def start_cell(self, tag: str) -> None:
+        self.end_cell()
+        if self.cells is None:
+            self.start_row()
+        self.cell = []
+        self.header_only = self.header_only and tag == "th"
+
+    def end_cell(self) -> None:
+        if self.cell is not None and self.cells is not None:
+            self.cells.append(_squash("".join(self.cell)))
+        self.cell = None
+
+    def end_row(self) -> None:
+        self.end_cell()
+        if self.cells:
+            self.rows.append((self.cells, self.header_only))
+        self.cells = None
+
+
+class _Extractor(HTMLParser):
+    def __init__(self, main_only: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.builder = _SectionBuilder()
+        self.main_only = main_only
+        self.stack: list[str] = []
+        self.open = Counter()
+        # Open elements that hide their content (chrome), that are main content, and how they nest.
+        self.chrome: list[int] = []
+        self.main: list[int] = []
+        self.title: list[str] | None = None
+        self.title_text = ""
+        self.heading: tuple[int, int, list[str]] | None = None  # (depth, level, text)
+        self.pre: tuple[int, list[str]] | None = None
+        self.tables: list[tuple[int, _Table]] = []
+
+    @property
+    def collecting(self) -> bool:
+        return not self.chrome and (not self.main_only or bool(self.main))
+
+    def handle_starttag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
+        attrs = {name: value or "" for name, value in attr_list}
+        if tag == "title" and not self.title_text and self.title is None:
+            self.title = []
+        elif self.title is not None and (tag in _BLOCKS or tag in _HEADINGS):
+            self._end_title()  # an unclosed <title> must not swallow the page
+        if tag in _VOID:
+            if tag in ("br", "hr") and self.collecting:
+                if self.pre is not None:
+                    self.pre[1].append("\n")
+                elif not self.tables:
+                    self.builder.end_block()
+            return
+        depth = len(self.stack)
+        self.stack.append(tag)
+        self.open[tag] += 1
+        if tag != "title" and _is_chrome(tag, attrs):
+            self.chrome.append(depth)
+            return
+        if tag == "main" or attrs.get("role") == "main":
+            self.main.append(depth)
+        if not self.collecting:
+            return
+        if self.pre is not None or self.heading is not None:
+            return  # markup inside code blocks and headings is only styling
+        if tag in _HEADINGS:
+            self.heading = (depth, _HEADINGS[tag], [])
+        elif tag == "pre" and not self.tables:  # code in a table cell stays cell text, in place
+            self.pre = (depth, [])
+        elif tag == "table":
+            if not self.tables:
+                self.builder.end_block()
+            self.tables.append((depth, _Table()))
+        elif self.tables and tag in ("tr", "td", "th"):
+            table = self.tables[-1][1]
+            table.start_row() if tag == "tr" else table.start_cell(tag)
+        elif tag in _BLOCKS and not self.tables:
+            self.builder.end_block()
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title" and self.title is not None:
+            self._end_title()
+        if not self.open[tag]:
+            return  # a stray end tag closes nothing
+        while self.stack:
+            closed = self.stack.pop()
+            self.open[closed] -= 1
+            self._close(closed, len(self.stack))
+            if closed == tag:
+                break
+
+    def _end_title(self) -> None:
+        self.title_text = _squash("".join(self.title or []))[:_MAX_HEADING_CHARS]
+        self.title = None
+
+    def _close(self, tag: str, depth: int) -> None:
+        if self.chrome and self.chrome[-1] == depth:
+            self.chrome.pop()
+            return
+        if self.main and self.main[-1] == depth:
+            self.main.pop()
+        if self.heading is not None and self.heading[0] == depth:
+            _, level, parts = self.heading
+            self.heading = None
+            text = _squash("".join(parts))
+            if len(text) > _MAX_HEADING_CHARS:
+                self.builder.lines([text])
+            elif text:
+                self.builder.heading(level, text)
+            return
+        if self.pre is not None and self.pre[0] == depth:
+            self.builder.verbatim("".join(self.pre[1]))
+            self.pre = None
+            return
+        if self.tables and self.tables[-1][0] == depth:
+            _, table = self.tables.pop()
+            table.end_row()
+            lines = _table_lines(table.rows)
+            if self.tables:  # a table inside a cell: its rows become that cell's text
+                outer = self.tables[-1][1]
+                if outer.cell is not None:
+                    outer.cell.append(" " + " / ".join(lines) + " ")
+            else:
+                self.builder.lines(lines)
+            return
+        if self.tables and self.heading is None and self.pre is None:
+            table = self.tables[-1][1]
+            if tag in ("td", "th"):
+                table.end_cell()
+            elif tag == "tr":
+                table.end_row()
+            return
+        if self.collecting and tag in _BLOCKS and self.heading is None and self.pre is None:
+            self.builder.end_block(glue_next=tag == "dt")
+
+    def handle_data(self, data: str) -> None:
+        if self.title is not None:
+            self.title.append(data)
+            return
+        if not self.collecting:
+            return
+        if self.heading is not None:
+            self.heading[2].append(data)
+        elif self.pre is not None:
+            self.pre[1].append(data)
+        elif self.tables:
+            cell = self.tables[-1][1].cell
+            if cell is not None:
+                cell.append(data)
+            elif data.strip():  # text loose in a table (bad markup): keep it as a line of its own
+                self.tables[-1][1].rows.append(([_squash(data)], False))
+        else:
+            self.builder.text(data)
+
+    def finish(self) -> list[Section]:
+        # Unclosed elements at the end of the page close in order, innermost first.
+        while self.stack:
+            closed = self.stack.pop()
+            self.open[closed] -= 1
+            self._close(closed, len(self.stack))
+        if self.title is not None:
+            self._end_title()
+        self.builder.end_section()
+        return self.builder.sections
+
+
+def parse_html(data: bytes, path: Path) -> ParsedDocument:
+    text = decode(data, markup=True)
+    extractor = _Extractor(main_only=bool(_HAS_MAIN.search(text)))
+    extractor.feed(text)
+    extractor.close()
+    sections = extractor.finish()
+    if extractor.main_only and not sections:
+        # A page that names "main" somewhere without wrapping its content in it: read the whole body.
+        extractor = _Extractor(main_only=False)
+        extractor.feed(text)
+        extractor.close()
+        sections = extractor.finish()
+    title = extractor.title_text
     if not title:
-        title = next((s.headings[0] for s in builder.sections if s.headings), path.stem)
-    return ParsedDocument(kind="html", title=title, sections=builder.sections)
+        title = next((s.headings[0] for s in sections if s.headings), path.stem)
+    return ParsedDocument(kind="html", title=title, sections=sections)

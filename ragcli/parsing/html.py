@@ -40,6 +40,10 @@ def _squash(text: str) -> str:
     return _SPACES.sub(" ", re.sub(r"\s*\n\s*", " ", text)).strip()
 
 
+# Never text, even when page chrome is kept as a last resort.
+_NEVER_TEXT = {"script", "style", "noscript", "template", "svg", "canvas", "head", "object"}
+
+
 def _is_chrome(tag: str, attrs: dict[str, str]) -> bool:
     if tag in _DROP_TAGS:
         return True
@@ -143,10 +147,11 @@ class _Table:
 
 
 class _Extractor(HTMLParser):
-    def __init__(self, main_only: bool) -> None:
+    def __init__(self, main_only: bool, drop_chrome: bool = True) -> None:
         super().__init__(convert_charrefs=True)
         self.builder = _SectionBuilder()
         self.main_only = main_only
+        self.drop_chrome = drop_chrome
         self.stack: list[str] = []
         self.open = Counter()
         # Open elements that hide their content (chrome), that are main content, and how they nest.
@@ -178,7 +183,7 @@ class _Extractor(HTMLParser):
         depth = len(self.stack)
         self.stack.append(tag)
         self.open[tag] += 1
-        if tag != "title" and _is_chrome(tag, attrs):
+        if tag != "title" and (_is_chrome(tag, attrs) if self.drop_chrome else tag in _NEVER_TEXT):
             self.chrome.append(depth)
             return
         if tag == "main" or attrs.get("role") == "main":
@@ -293,18 +298,25 @@ class _Extractor(HTMLParser):
         return self.builder.sections
 
 
-def parse_html(data: bytes, path: Path) -> ParsedDocument:
-    text = decode(data, markup=True)
-    extractor = _Extractor(main_only=bool(_HAS_MAIN.search(text)))
+def _extract(text: str, main_only: bool, drop_chrome: bool) -> _Extractor:
+    extractor = _Extractor(main_only=main_only, drop_chrome=drop_chrome)
     extractor.feed(text)
     extractor.close()
-    sections = extractor.finish()
-    if extractor.main_only and not sections:
-        # A page that names "main" somewhere without wrapping its content in it: read the whole body.
-        extractor = _Extractor(main_only=False)
-        extractor.feed(text)
-        extractor.close()
-        sections = extractor.finish()
+    extractor.sections = extractor.finish()
+    return extractor
+
+
+def parse_html(data: bytes, path: Path) -> ParsedDocument:
+    text = decode(data, markup=True)
+    # Main content only; if that leaves nothing (no real <main>, or an unclosed <nav> that swallows
+    # the page), the whole body; then, as a last resort, even what looked like page chrome.
+    attempts = [(True, True)] if _HAS_MAIN.search(text) else []
+    attempts += [(False, True), (False, False)]
+    for main_only, drop_chrome in attempts:
+        extractor = _extract(text, main_only, drop_chrome)
+        sections = extractor.sections
+        if any(s.text.strip() for s in sections):
+            break
     title = extractor.title_text
     if not title:
         title = next((s.headings[0] for s in sections if s.headings), path.stem)

@@ -201,6 +201,8 @@ class _Run:
             self.report.indexed += 1
             self.report.updated += item.replaces
             self.report.chunks += len(item.chunks)
+            if item.document.warnings:
+                self.report.warnings.append(FileFailure(item.path, "; ".join(item.document.warnings)))
             status = "updated" if item.replaces else "indexed"
             detail = f"{len(item.chunks)} chunks" + (f"; {'; '.join(item.document.warnings)}" if item.document.warnings else "")
             self.emit(IngestEvent("file", item.path, status, detail))

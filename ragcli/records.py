@@ -136,6 +136,8 @@ class IngestReport:
     failed: list[FileFailure] = field(default_factory=list)
     chunks: int = 0
     seconds: float = 0.0
+    # Indexed files with non-fatal problems (pages without a text layer, a page that failed).
+    warnings: list[FileFailure] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -146,4 +148,5 @@ class IngestReport:
             "failed": [{"path": f.path, "error": f.error} for f in self.failed],
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
+            "warnings": [{"path": w.path, "warning": w.error} for w in self.warnings],
         }

@@ -171,7 +171,9 @@ class ParserPool:
         self.settings = settings
         self.ocr = settings.ocr if ocr is None else ocr
         self.size = worker_count(settings)
-        self.lookahead = 2 * self.size
+        # Enough parsed files queued to keep the workers busy through one embedding batch, few enough
+        # that parsed text waiting in memory stays small.
+        self.lookahead = min(32, 8 * self.size)
         self.max_bytes = int(settings.max_file_mb * 1024 * 1024)
         # Set when workers cannot be used and files are parsed in this process instead.
         self.fallback = "" if settings.isolate else "parsing.isolate is off"

@@ -77,3 +77,67 @@ def bomb_stream(expanded_bytes: int) -> bytes:
     parts.append(compressor.compress(b" ET"))
     parts.append(compressor.flush())
     return b"".join(parts)
+
+
+# A 5x7 bitmap font for the letters the OCR test draws.
+_GLYPHS = {
+    "A": ["01110", "10001", "10001", "11111", "10001", "10001", "10001"],
+    "B": ["11110", "10001", "10001", "11110", "10001", "10001", "11110"],
+    "E": ["11111", "10000", "10000", "11110", "10000", "10000", "11111"],
+    "H": ["10001", "10001", "10001", "11111", "10001", "10001", "10001"],
+    "L": ["10000", "10000", "10000", "10000", "10000", "10000", "11111"],
+    "N": ["10001", "11001", "10101", "10011", "10001", "10001", "10001"],
+    "O": ["01110", "10001", "10001", "10001", "10001", "10001", "01110"],
+    "R": ["11110", "10001", "10001", "11110", "10100", "10010", "10001"],
+    "S": ["01111", "10000", "10000", "01110", "00001", "00001", "11110"],
+    "T": ["11111", "00100", "00100", "00100", "00100", "00100", "00100"],
+    "Z": ["11111", "00001", "00010", "00100", "01000", "10000", "11111"],
+    " ": ["00000"] * 7,
+}
+
+
+def text_bitmap(text: str, scale: int = 6, margin: int = 40) -> tuple[int, int, bytes]:
+    """An 8-bit grayscale raster of ``text`` in the block font: (width, height, pixels)."""
+    columns: list[str] = []
+    for char in text:
+        glyph = _GLYPHS[char]
+        for x in range(5):
+            columns.append("".join(row[x] for row in glyph))
+        columns.append("0" * 7)
+    width = len(columns) * scale + 2 * margin
+    height = 7 * scale + 2 * margin
+    pixels = bytearray(b"\xff" * (width * height))
+    for cx, column in enumerate(columns):
+        for cy, bit in enumerate(column):
+            if bit == "1":
+                for dy in range(scale):
+                    start = (margin + cy * scale + dy) * width + margin + cx * scale
+                    pixels[start : start + scale] = b"\x00" * scale
+    return width, height, bytes(pixels)
+
+
+def make_scanned_pdf(text: str) -> bytes:
+    """A one-page PDF whose only content is an image of ``text`` (no text layer), like a scan."""
+    width, height, pixels = text_bitmap(text)
+    image = zlib.compress(pixels)
+    content = f"q {width} 0 0 {height} 36 600 cm /Im1 Do Q".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /XObject << /Im1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8"
+        b" /Filter /FlateDecode /Length %d >>\nstream\n" % (width, height, len(image)) + image + b"\nendstream",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()

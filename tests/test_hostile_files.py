@@ -16,7 +16,9 @@ from ragcli.ingest import ingest
 from ragcli.retrieval.searcher import search
 from ragcli.status import index_status
 from tests.conftest import SAMPLE_DOCS
-from tests.pdf_factory import bomb_stream, encrypt_pdf, make_pdf
+import shutil
+
+from tests.pdf_factory import bomb_stream, encrypt_pdf, make_pdf, make_scanned_pdf
 
 
 def with_parsing(settings, **changes):
@@ -87,6 +89,26 @@ def test_compression_bomb_is_capped(settings, docs):
     report = ingest(with_parsing(settings, max_memory_mb=1024), [docs])
     assert report.indexed == 5
     assert "compression bomb" in failures(report)["bomb.pdf"]
+
+
+def test_pages_without_a_text_layer_are_reported(settings, docs):
+    (docs / "scan.pdf").write_bytes(make_scanned_pdf("STONE BEARS"))
+    (docs / "mixed.pdf").write_bytes(make_pdf([[], ["The pangolin page has text."], []]))
+    report = ingest(with_parsing(settings, ocr=False), [docs])
+    assert failures(report)["scan.pdf"].startswith("no text found (no text layer on page(s) 1")
+    assert [(os.path.basename(w.path), w.error) for w in report.warnings] == [("mixed.pdf", "no text layer on page(s) 1, 3")]
+    assert report.to_json()["warnings"][0]["warning"] == "no text layer on page(s) 1, 3"
+    assert search(settings, "pangolin page", k=1).hits[0].page == 2
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="OCR is optional: needs the tesseract command")
+def test_scanned_pages_are_read_by_ocr_when_tesseract_is_installed(settings, docs):
+    (docs / "scan.pdf").write_bytes(make_scanned_pdf("STONE BEARS"))
+    report = ingest(settings, [docs])
+    assert report.failed == [] and report.indexed == 6
+    assert [w.error for w in report.warnings if w.path.endswith("scan.pdf")] == ["1 page(s) read by OCR: 1"]
+    hit = search(settings, "stone bears", k=1).hits[0]
+    assert (hit.path, hit.page) == (str(docs / "scan.pdf"), 1) and "BEARS" in hit.text
 
 
 def test_deeply_nested_html_is_parsed_or_reported(settings, docs):

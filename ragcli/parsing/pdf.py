@@ -152,7 +152,7 @@ def parse_pdf(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
             continue
         sections.append(Section(text=text, page=index + 1, headings=headings.get(index, ())))
     if empty_pages:
-        hint = "" if ocr_available() else " (install tesseract to OCR them)"
+        hint = " (install tesseract to OCR them)" if ocr and not ocr_available() else ""
         warnings.append(f"no text layer on page(s) {_page_list(empty_pages)}{hint}")
 
     title = ""

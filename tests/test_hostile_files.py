@@ -269,3 +269,41 @@ def test_reasons_reach_json_and_status_and_old_versions_survive(settings, docs):
     status = index_status(settings)
     assert str(docs / "zlib-faq.pdf") in {f["path"] for f in status["failures"]}
     assert_samples_searchable(settings, docs)  # the previous version is kept
+
+
+def test_a_crashing_parser_is_reported_and_replaced(tmp_path):
+    import signal
+    import threading
+
+    from ragcli.config import ParsingSettings
+    from ragcli.parsing.pool import ParserPool
+
+    slow = tmp_path / "slow.pdf"
+    slow.write_bytes(make_pdf([[f"Line {i} about the crash" for i in range(30)] for _ in range(2000)]))
+    good = tmp_path / "good.txt"
+    good.write_text("The narwhal survives the crash.")
+    with ParserPool(ParsingSettings(workers=1, timeout_s=120)) as pool:
+
+        def crash_worker_once_busy():
+            for _ in range(600):
+                workers = pool._workers
+                if workers:
+                    time.sleep(0.3)  # it has taken the slow file
+                    os.kill(workers[0].process.pid, signal.SIGSEGV)
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=crash_worker_once_busy)
+        killer.start()
+        outcomes = [outcome for _, outcome in pool.parse_in_order([slow, good], str)]
+        killer.join()
+    assert outcomes[0].error == "the parser crashed on this file (SIGSEGV); the file is left out"
+    assert outcomes[1].document is not None and "narwhal" in outcomes[1].document.sections[0].text
+
+
+def test_parsing_falls_back_in_process_when_no_worker_can_start(settings, docs, monkeypatch):
+    from ragcli.parsing import pool
+
+    monkeypatch.setattr(pool.sys, "executable", "/nonexistent/python")
+    report = ingest(settings, [docs])
+    assert report.indexed == 5 and report.failed == []

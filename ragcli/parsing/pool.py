@@ -182,6 +182,7 @@ class ParserPool:
             self._idle.put(None)  # started on first use
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="ragcli-parse")
 
     def __enter__(self) -> "ParserPool":
@@ -192,6 +193,7 @@ class ParserPool:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.close()
@@ -208,6 +210,8 @@ class ParserPool:
         try:
             if worker is None or not worker.alive:
                 worker = self._start()
+                if self._closed:
+                    return ParseOutcome(error="ingest stopped before this file was parsed")
                 if worker is None:
                     return _outcome(handle(self.request(path)))
             outcome = worker.parse(self.request(path), self.settings.timeout_s)
@@ -224,8 +228,11 @@ class ParserPool:
             self.fallback = str(exc)
             return None
         with self._lock:
-            self._workers = [w for w in self._workers if w.alive] + [worker]
-        return worker
+            if not self._closed:
+                self._workers = [w for w in self._workers if w.alive] + [worker]
+                return worker
+        worker.close()  # the pool closed while this worker started: leave nothing behind
+        return None
 
     def parse_in_order(self, items: Iterable[T], path_of: Callable[[T], str]) -> Iterator[tuple[T, ParseOutcome]]:
         """Parse the items' files ahead of the consumer, yielding results in the order of ``items``.

@@ -15,7 +15,7 @@ import numpy as np
 from ragcli.chunking import ChunkingPlan, chunk_sections
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
-from ragcli.errors import DocumentError, RagError
+from ragcli.errors import RagError
 from ragcli.parsing.pool import ParseOutcome, ParserPool
 from ragcli.records import Chunk, FileFailure, IngestReport, ParsedDocument
 from ragcli.store.catalog import NewChunk

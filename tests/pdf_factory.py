@@ -22,7 +22,7 @@ def make_pdf(pages: list[list[str]], *, compress: bool = True, raw_streams: list
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode())
     for index, lines in enumerate(pages):
-        page_id, content_id = 3 + 2 * index, 4 + 2 * index
+        content_id = 4 + 2 * index
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R"
             f" /Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -16,8 +17,6 @@ from ragcli.ingest import ingest
 from ragcli.retrieval.searcher import search
 from ragcli.status import index_status
 from tests.conftest import SAMPLE_DOCS
-import shutil
-
 from tests.pdf_factory import bomb_stream, encrypt_pdf, make_pdf, make_scanned_pdf
 
 

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 
 from ragcli.answering import Answerer
 from ragcli.ingest import ingest

@@ -103,3 +103,56 @@ def test_truncated_pdf_fails_or_keeps_what_it_can():
 def test_unsupported_suffix():
     with pytest.raises(DocumentError, match="unsupported"):
         parse("image.png", b"\x89PNG")
+
+
+def test_markdown_setext_headings_and_rules():
+    md = b"---\ntitle: front matter\n---\n\nGuide\n=====\n\nIntro text.\n\nSetup\n-----\n\nRun it.\n\n---\n\nAfter a rule.\n"
+    doc = parse("guide.md", md)
+    assert doc.title == "Guide"
+    by_heading = {s.headings: s.text for s in doc.sections}
+    assert by_heading[("Guide",)] == "Intro text."
+    assert "Run it." in by_heading[("Guide", "Setup")] and "After a rule." in by_heading[("Guide", "Setup")]
+
+
+def test_plain_text_and_rst_underlined_headings_become_context():
+    rst = b"=====\nTapir\n=====\n\nAbout tapirs.\n\nHabitat\n=======\n\nForests.\n\nDiet\n----\n\nFruit.\n\nA line\nthat is not a heading.\n"
+    doc = parse("tapir.rst", rst)
+    assert doc.title == "Tapir"
+    assert [(s.headings, s.text) for s in doc.sections] == [
+        (("Tapir",), "About tapirs."),
+        (("Tapir", "Habitat"), "Forests."),
+        (("Tapir", "Habitat", "Diet"), "Fruit.\n\nA line\nthat is not a heading."),
+    ]
+
+
+def test_text_in_a_legacy_encoding_is_detected():
+    text = "Привет, мир. Это документ в кодировке KOI8-R о настройке сервера и его параметрах." * 5
+    doc = parse("note.txt", text.encode("koi8_r"))
+    assert "Привет, мир" in doc.sections[0].text
+
+
+def test_html_with_a_wrong_charset_declaration_still_reads():
+    html = '<html><head><meta charset="utf-8"><title>Menu</title></head><body><p>Cr\xe8me br\xfbl\xe9e</p></body></html>'
+    doc = parse("menu.html", html.encode("cp1252"))
+    assert "Crème brûlée" in doc.sections[0].text
+
+
+def test_html_code_blocks_stay_intact_and_tables_repeat_headers():
+    html = b"""<html><body><h1>Ref</h1><pre><code>for i in 1 2 3; do
+    echo "$i"   # keep   spacing
+done</code></pre><table><thead><tr><th>Option</th><th>Default</th></tr></thead>
+<tbody><tr><td>--depth</td><td>1</td></tr><tr><td>--jobs</td><td>4</td></tr></tbody></table></body></html>"""
+    text = parse("ref.html", html).sections[0].text
+    assert 'for i in 1 2 3; do\n    echo "$i"   # keep   spacing\ndone' in text
+    assert "Option: --depth; Default: 1\nOption: --jobs; Default: 4" in text
+
+
+def test_boilerplate_repeated_on_pages_is_stored_once():
+    from ragcli.chunking import ChunkingPlan, chunk_sections
+    from ragcli.records import Section
+
+    notice = "Copyright 2024 Example Corp. All rights reserved. Do not distribute."
+    sections = [Section(text=f"Page {n} body about topic {n}.\n\n{notice}", page=n) for n in range(1, 6)]
+    chunks = chunk_sections(sections, "Doc", lambda texts: [len(t.split()) for t in texts], ChunkingPlan(50, 5, 100))
+    assert sum(notice in c.text for c in chunks) == 1
+    assert [c.page for c in chunks if "body about topic" in c.text] == [1, 2, 3, 4, 5]

@@ -17,6 +17,7 @@ _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-
 _ALIASES = {"iso8859-1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252"}
 # Detection looks at this much text; enough for a confident guess, cheap on a 20 MB file.
 _SAMPLE = 256 * 1024
+_DETECTION_MIN_HIGH_BYTES = 64
 
 
 def declared_encoding(data: bytes) -> str | None:
@@ -56,7 +57,9 @@ def decode(data: bytes, *, markup: bool = False) -> str:
                 return data.decode(encoding)
             except (UnicodeDecodeError, LookupError):
                 continue
-    guess = _detected(data)
+    # A few accented letters are Western text (detection guesses wildly on them); many are worth detecting.
+    high = len(data[:_SAMPLE]) - len(data[:_SAMPLE].translate(None, bytes(range(128, 256))))
+    guess = _detected(data) if high >= _DETECTION_MIN_HIGH_BYTES else None
     for encoding in (guess, "cp1252"):
         if encoding:
             try:

@@ -101,8 +101,10 @@ class _SectionBuilder:
         self.glue_next = False
 
     def lines(self, values: list[str]) -> None:
+        """A table: one block, a row per line, so it is split between rows only when it must be."""
         self.end_block()
-        self.blocks.extend(values)
+        if values:
+            self.blocks.append("\n".join(values))
         self.glue_next = False
 
     def heading(self, level: int, title: str) -> None:

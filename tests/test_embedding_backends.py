@@ -181,7 +181,7 @@ def test_onnx_fp32_matches_torch_and_int8_stays_close(tmp_path):
     assert fp32.max_tokens == real.max_tokens == 254
     # Exported once, atomically: the cache holds the two models and no temporary files.
     cached = sorted(p.name for p in (tmp_path / "onnx").rglob("*") if p.is_file())
-    assert cached == ["model-fp32.onnx", "model-int8.onnx"]
+    assert cached == ["model-fp32.onnx", "model-fp32.opt.onnx", "model-int8.onnx", "model-int8.opt.onnx"]
     stamp = [p.stat().st_mtime_ns for p in (tmp_path / "onnx").rglob("*.onnx")]
     load_embedder(EmbeddingSettings(backend="onnx", precision="int8"), tmp_path).embed(["again"])
     assert [p.stat().st_mtime_ns for p in (tmp_path / "onnx").rglob("*.onnx")] == stamp

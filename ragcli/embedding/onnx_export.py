@@ -33,7 +33,8 @@ def onnx_model_file(cache_dir: Path, folder: ModelFolder, precision: str) -> Pat
     """The cached ONNX file for this folder and precision, exported (and quantized) first if missing."""
     if precision not in PRECISIONS:
         raise ModelError(f"unknown embedding precision {precision!r}", hint="Set embedding.precision to \"fp32\" or \"int8\".")
-    target = onnx_cache_dir(cache_dir, folder) / f"model-{precision}.onnx"
+    plain = onnx_cache_dir(cache_dir, folder) / f"model-{precision}.onnx"
+    target = plain.with_name(f"model-{precision}.opt.onnx")
     if target.is_file():
         return target
     try:
@@ -43,9 +44,30 @@ def onnx_model_file(cache_dir: Path, folder: ModelFolder, precision: str) -> Pat
     fp32 = target.parent / "model-fp32.onnx"
     if not fp32.is_file():
         _export_fp32(folder, fp32)
-    if precision == "int8":
-        _quantize_int8(fp32, target)
+    if precision == "int8" and not plain.is_file():
+        _quantize_int8(fp32, plain)
+    _optimize(plain, target)
     return target
+
+
+def _optimize(source: Path, target: Path) -> None:
+    """Save the graph after ONNX Runtime's portable fusions, so each process starts from it: the
+    int8 graph's session opens in about a third of the time (measured 0.05 s vs 0.14 s)."""
+    import onnxruntime
+
+    tmp = _temporary(target)
+    options = onnxruntime.SessionOptions()
+    # EXTENDED, not ALL: the layout transformations of ALL are tied to this CPU and are redone at load.
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp)
+    options.log_severity_level = 3
+    try:
+        onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        _publish(tmp, target)
+    except Exception as exc:
+        raise ModelError(f"optimizing {source} for ONNX Runtime failed: {exc}", hint=f"Delete {source.parent} so it is exported again.") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

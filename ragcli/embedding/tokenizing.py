@@ -19,14 +19,13 @@ class FastTokenizer:
         except ImportError:
             raise ModelError("the tokenizers package is not installed", hint="pip install tokenizers") from None
         try:
-            self._counter = Tokenizer.from_file(str(tokenizer_file))
             self._encoder = Tokenizer.from_file(str(tokenizer_file))
         except Exception as exc:
             raise ModelError(f"cannot load the tokenizer {tokenizer_file}: {exc}", hint="Reinstall or re-save the model folder.") from exc
-        # The file may carry its own truncation/padding (MiniLM's says 128): counting must see every
-        # token, and encoding follows sentence-transformers (truncate to max_seq_length, pad to the longest).
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        self._file = tokenizer_file
+        self._counter = None
+        # The file may carry its own truncation/padding (MiniLM's says 128): encoding follows
+        # sentence-transformers (truncate to max_seq_length, pad to the longest text of the batch).
         self._encoder.enable_truncation(max_seq_length)
         configured = self._encoder.padding or {}
         pad_id = configured.get("pad_id", self._encoder.token_to_id("[PAD]") or 0)
@@ -34,7 +33,7 @@ class FastTokenizer:
         # Padded positions are masked out of attention and pooling, so the pad id only has to exist.
         self._encoder.enable_padding(pad_id=pad_id, pad_token=pad_token)
         self._lower = do_lower_case
-        self.special_tokens = len(self._counter.encode("", add_special_tokens=True).ids)
+        self.special_tokens = len(self._encoder.encode("", add_special_tokens=True).ids)
 
     def _prepare(self, texts: Sequence[str]) -> list[str]:
         return [text.lower() for text in texts] if self._lower else list(texts)
@@ -42,6 +41,13 @@ class FastTokenizer:
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
+        if self._counter is None:
+            # A second copy that neither truncates nor pads: chunking must see every token.
+            from tokenizers import Tokenizer
+
+            self._counter = Tokenizer.from_file(str(self._file))
+            self._counter.no_truncation()
+            self._counter.no_padding()
         return [len(e.ids) for e in self._counter.encode_batch(self._prepare(texts), add_special_tokens=False)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:

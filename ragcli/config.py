@@ -29,6 +29,15 @@ class IndexSettings:
     dir: str = ""
     # Vector backend: "faiss" (exact inner product), or "numpy" (the reference fake).
     vectors: str = "faiss"
+    # FAISS only: from this many chunks on, an approximate IVF index with 8-bit scalar
+    # quantization replaces exact search (a quarter of the memory, a fraction of the time).
+    ann_threshold: int = 200_000
+    # IVF cells; 0 picks about 2 * sqrt(chunks).
+    ann_lists: int = 0
+    # IVF cells visited per query: more is slower and closer to exact search.
+    nprobe: int = 48
+    # Memory-map the saved approximate index instead of reading it into memory.
+    mmap: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,12 @@ class EmbeddingSettings:
     model: str = "all-minilm-l6-v2"
     batch_size: int = 32
     device: str = "cpu"
+    # "onnx" (ONNX Runtime, no torch on the query path; exported once into cache_dir) or "torch".
+    backend: str = "onnx"
+    # ONNX only: "fp32" (same vectors as torch) or "int8" (dynamic quantization; needs its own index).
+    precision: str = "fp32"
+    # ONNX Runtime threads; 0 lets it use every core.
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -237,6 +252,13 @@ def _validate(settings: Settings) -> None:
         )
     if settings.index.vectors not in ("faiss", "numpy"):
         raise ConfigError(f"index.vectors must be 'faiss' or 'numpy', got {settings.index.vectors!r}", hint="Use index.vectors = \"faiss\".")
+    embedding = settings.embedding
+    if embedding.backend not in ("onnx", "torch"):
+        raise ConfigError(f"embedding.backend must be 'onnx' or 'torch', got {embedding.backend!r}", hint="Use embedding.backend = \"onnx\".")
+    if embedding.precision not in ("fp32", "int8"):
+        raise ConfigError(f"embedding.precision must be 'fp32' or 'int8', got {embedding.precision!r}", hint="Use embedding.precision = \"fp32\".")
+    if embedding.precision == "int8" and embedding.backend != "onnx":
+        raise ConfigError("embedding.precision = \"int8\" needs embedding.backend = \"onnx\"", hint="Set embedding.backend = \"onnx\" or embedding.precision = \"fp32\".")
     checks = [
         ("retrieval.k", settings.retrieval.k >= 1, "at least 1"),
         ("retrieval.candidates", settings.retrieval.candidates >= 1, "at least 1"),
@@ -245,6 +267,10 @@ def _validate(settings: Settings) -> None:
         ("retrieval.dense_weight", settings.retrieval.dense_weight >= 0, "0 or more"),
         ("retrieval.lexical_weight", settings.retrieval.lexical_weight >= 0, "0 or more"),
         ("embedding.batch_size", settings.embedding.batch_size >= 1, "at least 1"),
+        ("embedding.threads", settings.embedding.threads >= 0, "0 (automatic) or more"),
+        ("index.ann_threshold", settings.index.ann_threshold >= 1, "at least 1"),
+        ("index.ann_lists", settings.index.ann_lists >= 0, "0 (automatic) or more"),
+        ("index.nprobe", settings.index.nprobe >= 1, "at least 1"),
         ("parsing.max_file_mb", settings.parsing.max_file_mb > 0, "more than 0"),
         ("parsing.timeout_s", settings.parsing.timeout_s > 0, "more than 0"),
         ("parsing.max_memory_mb", settings.parsing.max_memory_mb >= 256, "at least 256"),

@@ -245,7 +245,7 @@ def ingest(
     started = time.monotonic()
     emit = on_event or (lambda event: None)
     with writer_lock(settings.index_path, wait_seconds):
-        embedder = embedder or load_embedder(settings.embedding)
+        embedder = embedder or load_embedder(settings.embedding, settings.cache_path)
         index = Index.open_for_writing(settings, embedder.id, embedder.dimension)
         try:
             roots = _outermost([Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.roots()])

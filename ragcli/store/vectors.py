@@ -1,4 +1,4 @@
-"""The VectorStore seam: exact inner-product search over chunk vectors.
+"""The VectorStore seam: inner-product search over chunk vectors (exact, or IVF beyond a size).
 
 The FAISS file is derived from the catalog and stamped with the catalog
 generation it was built from (in a JSON sidecar), so a stale or missing file
@@ -8,11 +8,18 @@ is simply rebuilt and never trusted.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from ragcli.config import IndexSettings
+
+# Files smaller than this are read whole: mapping them saves nothing.
+_MMAP_FROM_BYTES = 64 * 1024 * 1024
+_TRAIN_PER_LIST = 40
 
 
 def fsync_file(path: Path) -> None:
@@ -69,21 +76,69 @@ class NumpyVectorStore:
 
 
 class FaissVectorStore:
-    """FAISS exact inner-product index keyed by chunk id, saved with ``write_index``."""
+    """FAISS inner-product index keyed by chunk id, saved with ``write_index``.
 
-    def __init__(self, dimension: int) -> None:
+    Exact (flat) search below ``ann_threshold`` vectors; from there on an IVF index
+    whose vectors are 8-bit scalar-quantized: a quarter of the memory of exact search,
+    and each query scans only the ``nprobe`` nearest cells. The saved IVF file is
+    memory-mapped when FAISS allows it, so opening a large index reads almost nothing.
+    """
+
+    def __init__(self, dimension: int, options: IndexSettings | None = None) -> None:
         import faiss
 
+        options = options or IndexSettings()
         self._faiss = faiss
+        self._dimension = dimension
+        self._ann_threshold = options.ann_threshold
+        self._ann_lists = options.ann_lists
+        self._nprobe = options.nprobe
+        self._mmap = options.mmap
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    @property
+    def layout(self) -> str:
+        """"flat", or "ivf<cells>-sq8"."""
+        ivf = self._ivf()
+        return "flat" if ivf is None else f"ivf{ivf.nlist}-sq8"
+
+    def _ivf(self):
+        try:
+            return self._faiss.extract_index_ivf(self._index)
+        except RuntimeError:  # not an IVF index
+            return None
+
+    def lists_for(self, count: int) -> int:
+        """IVF cells for ``count`` vectors: about 2 * sqrt(n) (the low end of FAISS's advice, which keeps
+        k-means affordable on two cores), and never fewer than 40 training vectors per cell."""
+        lists = self._ann_lists or int(2 * math.sqrt(count))
+        return max(1, min(lists, count // _TRAIN_PER_LIST))
+
     def build(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self._index.reset()
-        if len(ids):
-            self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+        faiss = self._faiss
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids) < self._ann_threshold:
+            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(self._dimension))
+            if len(ids):
+                self._index.add_with_ids(vectors, ids)
+            return
+        lists = self.lists_for(len(ids))
+        quantizer = faiss.IndexFlatIP(self._dimension)
+        index = faiss.IndexIVFScalarQuantizer(quantizer, self._dimension, lists, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+        index.own_fields = True
+        quantizer.this.disown()
+        # k-means on a sample (FAISS's own minimum per cell): training dominates build time.
+        # A fixed seed keeps rebuilds reproducible.
+        sample = min(len(ids), lists * _TRAIN_PER_LIST)
+        rows = np.random.default_rng(0).choice(len(ids), size=sample, replace=False) if sample < len(ids) else slice(None)
+        index.train(vectors[rows])
+        index.add_with_ids(vectors, ids)
+        index.nprobe = self._nprobe
+        self._index = index
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self._index.ntotal == 0:
@@ -98,14 +153,23 @@ class FaissVectorStore:
         os.replace(tmp, path)
 
     def load(self, path: Path) -> None:
-        self._index = self._faiss.read_index(str(path))
+        faiss = self._faiss
+        # The flat index is small enough to read; a large IVF file is mapped so only the cells a query
+        # visits are paged in. Writers replace the file by rename, so a mapping never sees it change.
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if self._mmap and path.stat().st_size > _MMAP_FROM_BYTES else 0
+        self._index = faiss.read_index(str(path), flags)
+        ivf = self._ivf()
+        if ivf is not None:
+            ivf.nprobe = self._nprobe
 
 
 VECTOR_STORES = {"faiss": FaissVectorStore, "numpy": NumpyVectorStore}
 _FILE_NAMES = {"faiss": "vectors.faiss", "numpy": "vectors.npz"}
 
 
-def make_vector_store(backend: str, dimension: int) -> VectorStore:
+def make_vector_store(backend: str, dimension: int, options: IndexSettings | None = None) -> VectorStore:
+    if backend == "faiss":
+        return FaissVectorStore(dimension, options)
     return VECTOR_STORES[backend](dimension)
 
 

@@ -361,7 +361,7 @@ def eval_command(
         groups.update({name: g for name, g in report.by_corpus.items() if g.get("n")})
         for name, g in groups.items():
             typer.echo(f"{name:<10} {g['n']:>4} {g['recall@1']:>7.3f} {g['recall@5']:>7.3f} {g['recall@10']:>7.3f} {g['mrr@10']:>7.3f}")
-        typer.echo(f"median search latency: {report.search_ms_median:.1f} ms")
+        typer.echo(f"median search latency: {report.search_ms_median:.1f} ms; second stage: {report.reranker or 'off'}")
         if answers:
             typer.echo(
                 f"answer accuracy: {report.answer_accuracy}, abstention precision: {report.abstention_precision}, "

@@ -4,7 +4,11 @@ Per-page text (pypdf page text; BeautifulSoup get_text for HTML), 1000-character
 chunks with 200 overlap, all-MiniLM-L6-v2, FAISS flat inner product. Writes a
 results JSONL that shared/eval/devset/score.py reads, and prints timings.
 
-    python benchmarks/naive_baseline.py --corpus DIR [--corpus DIR ...] --qa qa.jsonl --out naive.jsonl
+    python benchmarks/naive_baseline.py --corpus DIR [--corpus DIR ...] --qa qa.jsonl --out naive.jsonl [--save-index DIR]
+
+With --save-index, the chunk vectors (vectors.npy) and their (path, page) list
+(meta.json) are kept, so benchmarks/retrieval_table.py can time the baseline's
+queries side by side with ragcli's without re-embedding the corpus.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def main() -> None:
     parser.add_argument("--qa", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--save-index", type=Path, help="Folder for vectors.npy and meta.json.")
     args = parser.parse_args()
 
     import faiss
@@ -65,6 +70,12 @@ def main() -> None:
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     built = time.perf_counter()
+    if args.save_index:
+        import numpy as np
+
+        args.save_index.mkdir(parents=True, exist_ok=True)
+        np.save(args.save_index / "vectors.npy", vectors.astype("float32"), allow_pickle=False)
+        (args.save_index / "meta.json").write_text(json.dumps([list(m) for m in meta]))
 
     lines = []
     latencies = []

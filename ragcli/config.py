@@ -17,6 +17,9 @@ from typing import Any, Mapping
 
 from ragcli.errors import ConfigError
 
+# The kinds of document the catalog records (what --type accepts).
+DOCUMENT_TYPES = ("pdf", "html", "md", "txt")
+
 
 def _user_dir(environ: Mapping[str, str], env_name: str, fallback: str) -> Path:
     base = environ.get(env_name)
@@ -74,6 +77,30 @@ class RetrievalSettings:
     min_similarity: float = 0.0
     # `ask` abstains when the question names something (GitLab, WebP) that no indexed chunk mentions.
     unknown_names: bool = True
+    # Adjacent chunks of one document that are both hit come back as one passage.
+    merge_adjacent: bool = True
+    # Chunks added on each side of a hit for context (0: none).
+    neighbours: int = 0
+    # Search only documents whose path matches one of these globs / of these kinds (empty: all).
+    paths: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RerankingSettings:
+    # "off"; "on" (fails when the model is missing); "auto" (on when the model is installed).
+    mode: str = "auto"
+    # "all-mpnet-base-v2" (bundled, re-scores as a bi-encoder), "overlap" (a test fake),
+    # or the path of a local CrossEncoder or sentence-transformers folder.
+    model: str = "all-mpnet-base-v2"
+    # Fused candidates re-scored by the second stage.
+    candidates: int = 20
+    # Weight of the second stage's ranking against the first stage's fused ranking.
+    weight: float = 1.0
+    batch_size: int = 16
+    device: str = "cpu"
+    # Keep second-stage passage vectors in the cache (SQLite, keyed by text hash) across queries.
+    cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,6 +137,7 @@ class Settings:
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    reranking: RerankingSettings = field(default_factory=RerankingSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     parsing: ParsingSettings = field(default_factory=ParsingSettings)
     cache_dir: str = ""
@@ -137,6 +165,8 @@ def _sections() -> dict[str, type]:
 
 
 def _coerce(value: Any, target: type, where: str) -> Any:
+    if typing.get_origin(target) is tuple:
+        return _coerce_strings(value, where)
     if isinstance(value, str) and target is not str:
         text = value.strip()
         try:
@@ -161,6 +191,18 @@ def _coerce(value: Any, target: type, where: str) -> Any:
             hint=f"Set {where} to a {target.__name__} value.",
         )
     return value
+
+
+def _coerce_strings(value: Any, where: str) -> tuple[str, ...]:
+    """A list of strings: a TOML/flag list, or one environment string split on os.pathsep."""
+    if isinstance(value, str):
+        return tuple(part for part in value.split(os.pathsep) if part)
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(
+        f"{where}: expected a list of strings, got {type(value).__name__} {value!r}",
+        hint=f'Set {where} to a list such as ["*.pdf"] (in the environment: values separated by "{os.pathsep}").',
+    )
 
 
 def _apply(settings: Settings, overrides: Mapping[str, Any], origin: str) -> Settings:
@@ -266,6 +308,10 @@ def _validate(settings: Settings) -> None:
         ("retrieval.rrf_k", settings.retrieval.rrf_k >= 1, "at least 1"),
         ("retrieval.dense_weight", settings.retrieval.dense_weight >= 0, "0 or more"),
         ("retrieval.lexical_weight", settings.retrieval.lexical_weight >= 0, "0 or more"),
+        ("retrieval.neighbours", settings.retrieval.neighbours >= 0, "0 or more"),
+        ("reranking.candidates", settings.reranking.candidates >= 1, "at least 1"),
+        ("reranking.weight", settings.reranking.weight >= 0, "0 or more"),
+        ("reranking.batch_size", settings.reranking.batch_size >= 1, "at least 1"),
         ("embedding.batch_size", settings.embedding.batch_size >= 1, "at least 1"),
         ("embedding.threads", settings.embedding.threads >= 0, "0 (automatic) or more"),
         ("index.ann_threshold", settings.index.ann_threshold >= 1, "at least 1"),
@@ -284,6 +330,16 @@ def _validate(settings: Settings) -> None:
             section, _, key = name.partition(".")
             value = getattr(getattr(settings, section), key)
             raise ConfigError(f"{name} must be {expected}, got {value}", hint="See configs/default.toml for the defaults.")
+    if settings.reranking.mode not in ("off", "on", "auto"):
+        raise ConfigError(
+            f"reranking.mode must be 'off', 'on' or 'auto', got {settings.reranking.mode!r}", hint='Use reranking.mode = "auto".'
+        )
+    unknown_types = sorted(set(settings.retrieval.types) - set(DOCUMENT_TYPES))
+    if unknown_types:
+        raise ConfigError(
+            f"retrieval.types: unknown document type {', '.join(map(repr, unknown_types))}",
+            hint=f"Use one or more of {', '.join(DOCUMENT_TYPES)}.",
+        )
     generation = settings.generation
     if generation.context_tokens + generation.max_answer_tokens + 256 > generation.n_ctx:
         raise ConfigError(

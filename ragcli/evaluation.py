@@ -41,6 +41,8 @@ class EvalReport:
     answer_accuracy: float | None = None
     abstention_precision: float | None = None
     abstention_recall: float | None = None
+    # The second stage that ran (its model id), or None when retrieval was single-stage.
+    reranker: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -53,6 +55,7 @@ class EvalReport:
             "answer_accuracy": self.answer_accuracy,
             "abstention_precision": self.abstention_precision,
             "abstention_recall": self.abstention_recall,
+            "reranker": self.reranker,
         }
 
 
@@ -124,6 +127,7 @@ def evaluate(
     except OSError as exc:
         raise RagError(f"cannot write results to {out_path}: {exc.strerror}", hint="Pass an --out path in an existing, writable folder.") from exc
     searcher = Searcher.open(settings)
+    reranker_id = searcher.reranker.id if searcher.reranker is not None else None
     answerer = None
     if with_answers:
         from ragcli.answering import Answerer
@@ -161,6 +165,7 @@ def evaluate(
         by_corpus={corpus: _retrieval_scores([r for r in rows if r[0].corpus == corpus]) for corpus in sorted({q.corpus for q in questions})},
         search_ms_median=median(timings) if timings else 0.0,
         search_ms_p95=sorted(timings)[int(0.95 * (len(timings) - 1))] if timings else 0.0,
+        reranker=reranker_id,
     )
     if with_answers:
         _score_answers(report, questions, lines)

@@ -49,6 +49,8 @@ class Hit:
     headings: tuple[str, ...] = ()
     # Cosine similarity to the query when the dense search found this chunk.
     similarity: float | None = None
+    # Every chunk in the passage, in document order (more than one when adjacent hits or neighbours were merged).
+    chunk_ids: tuple[int, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -61,6 +63,7 @@ class Hit:
             "title": self.title,
             "headings": list(self.headings),
             "similarity": None if self.similarity is None else round(self.similarity, 6),
+            "chunk_ids": list(self.chunk_ids or (self.chunk_id,)),
         }
 
 

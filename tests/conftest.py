@@ -10,6 +10,12 @@ from ragcli.config import load_settings
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "sample_docs"
 
 
+@pytest.fixture(autouse=True)
+def no_second_stage_by_default(monkeypatch):
+    """Tests run without the second-stage model unless they ask for it: loading it takes seconds."""
+    monkeypatch.setenv("RAG_RERANKING_MODE", "off")
+
+
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
     """A private copy of sample_docs that a test may edit."""
@@ -28,6 +34,7 @@ def settings(tmp_path: Path):
             "cache_dir": str(tmp_path / "cache"),
             "embedding.model": "hash",
             "generation.model": "echo",
+            "reranking.mode": "off",
         },
         environ={},
     )

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 import typer
 
 from ragcli import __version__
+from ragcli.cli.scoping import PathOption, TypeOption, scope_flags
 from ragcli.errors import RagError
 
 EXIT_PARTIAL = 3
@@ -149,12 +150,14 @@ def search(
     k: Optional[int] = KOption,
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
+    path: Optional[list[str]] = PathOption,
+    kind: Optional[list[str]] = TypeOption,
 ) -> None:
     """Show the passages that best match QUERY, with path, page and score."""
     from ragcli.retrieval.searcher import search as run_search
 
     def action() -> None:
-        settings = _settings(ctx, {"retrieval.k": k}, index)
+        settings = _settings(ctx, {"retrieval.k": k, **scope_flags(path, kind)}, index)
         result = run_search(settings, query, k)
         if json_output:
             _print_json(result.to_json())
@@ -181,13 +184,18 @@ def ask(
     model: Optional[str] = typer.Option(None, "--model", help="Generator: bundled name (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b) or GGUF path."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for generation."),
     gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Layers to offload to a GPU (-1: all), if llama.cpp was built with GPU support."),
+    path: Optional[list[str]] = PathOption,
+    kind: Optional[list[str]] = TypeOption,
 ) -> None:
     """Answer QUESTION from the indexed documents, citing sources as [n] path, page P."""
     from ragcli.answering import ask as run_ask
 
     def action() -> None:
         settings = _settings(
-            ctx, {"retrieval.k": k, "generation.model": model, "generation.threads": threads, "generation.gpu_layers": gpu_layers}, index
+            ctx,
+            {"retrieval.k": k, "generation.model": model, "generation.threads": threads, "generation.gpu_layers": gpu_layers,
+             **scope_flags(path, kind)},
+            index,
         )
         stream = None if json_output else (lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
         answer = run_ask(settings, question, k, on_text=stream)
@@ -353,7 +361,7 @@ def eval_command(
         groups.update({name: g for name, g in report.by_corpus.items() if g.get("n")})
         for name, g in groups.items():
             typer.echo(f"{name:<10} {g['n']:>4} {g['recall@1']:>7.3f} {g['recall@5']:>7.3f} {g['recall@10']:>7.3f} {g['mrr@10']:>7.3f}")
-        typer.echo(f"median search latency: {report.search_ms_median:.1f} ms")
+        typer.echo(f"median search latency: {report.search_ms_median:.1f} ms; second stage: {report.reranker or 'off'}")
         if answers:
             typer.echo(
                 f"answer accuracy: {report.answer_accuracy}, abstention precision: {report.abstention_precision}, "

@@ -31,3 +31,26 @@ def cap_per_group(items: Iterable[tuple[int, Key]], limit: int) -> list[int]:
             used[group] = used.get(group, 0) + 1
             kept.append(item_id)
     return kept
+
+
+def blend_second_stage(
+    fused: Sequence[tuple[int, float]], second: dict[int, float], weight: float, rrf_k: int
+) -> list[tuple[int, float]]:
+    """Re-rank the candidates that the second stage scored; the rest keep their order below them.
+
+    Both rankings meet as reciprocal ranks (first stage weighs 1, second ``weight``),
+    so a stronger model moves candidates without its raw scores needing calibration,
+    and the first stage's exact-term evidence still counts.
+    """
+    candidates = [chunk_id for chunk_id, _ in fused if chunk_id in second]
+    first_rank = {chunk_id: rank for rank, chunk_id in enumerate(candidates, start=1)}
+    second_order = sorted(candidates, key=lambda chunk_id: (-second[chunk_id], first_rank[chunk_id]))
+    blended = {
+        chunk_id: 1.0 / (rrf_k + first_rank[chunk_id]) + weight / (rrf_k + rank)
+        for rank, chunk_id in enumerate(second_order, start=1)
+    }
+    head = sorted(blended.items(), key=lambda item: (-item[1], first_rank[item[0]]))
+    rest = [chunk_id for chunk_id, _ in fused if chunk_id not in second]
+    # Scores below every re-scored candidate (each of those has both ranks <= n), in first-stage order.
+    n = len(candidates)
+    return head + [(chunk_id, (1.0 + weight) / (rrf_k + n + j)) for j, chunk_id in enumerate(rest, start=1)]

@@ -1,28 +1,46 @@
-"""Hybrid search: dense vectors (FAISS) and BM25 (SQLite FTS5), fused by reciprocal rank."""
+"""Hybrid search: dense vectors (FAISS) and BM25 (SQLite FTS5) fused by reciprocal rank,
+optionally re-ranked by a second stage, then shaped into passages."""
 
 from __future__ import annotations
 
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
 from ragcli.records import Hit, SearchResult
-from ragcli.retrieval.fusion import cap_per_group, reciprocal_rank_fusion
+from ragcli.reranking import Reranker, load_reranker
+from ragcli.retrieval.fusion import blend_second_stage, cap_per_group, reciprocal_rank_fusion
+from ragcli.retrieval.scope import Scope
+from ragcli.retrieval.shaping import ChunkPlace, join_texts, shape_passages, widen
+from ragcli.store.catalog import StoredChunk
 from ragcli.store.index import Index
+
+_CONFIGURED = object()
+
+
+def _passage_text(chunk: StoredChunk) -> str:
+    """What the second stage reads: the chunk with the title/heading line it was embedded with."""
+    return f"{chunk.context}\n{chunk.text}" if chunk.context else chunk.text
 
 
 class Searcher:
-    """An open index plus its embedder, loaded once and reused across queries."""
+    """An open index plus its embedder (and second stage), loaded once and reused across queries."""
 
-    def __init__(self, settings: Settings, index: Index, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder, reranker: Reranker | None = None) -> None:
         index.check_embedder(embedder.id)
         self.settings = settings
         self.index = index
         self.embedder = embedder
+        self.reranker = reranker
+        self.scope = Scope.from_settings(settings.retrieval)
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Searcher":
+    def open(cls, settings: Settings, embedder: Embedder | None = None, reranker=_CONFIGURED) -> "Searcher":
+        """Open the index and load the models; ``reranker`` defaults to the configured second stage."""
         index = Index.open_for_reading(settings)
         try:
-            return cls(settings, index, embedder or load_embedder(settings.embedding, settings.cache_path))
+            embedder = embedder or load_embedder(settings.embedding, settings.cache_path)
+            if reranker is _CONFIGURED:
+                reranker = load_reranker(settings)
+            return cls(settings, index, embedder, reranker)
         except BaseException:
             index.close()
             raise
@@ -36,36 +54,75 @@ class Searcher:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def search(self, query: str, k: int | None = None) -> SearchResult:
+    def _dense(self, query_vector, pool: int, document_ids: list[int] | None) -> list[tuple[int, float]]:
+        store = self.index.vector_store()
+        if document_ids is None:
+            return store.search(query_vector, pool)
+        allowed = self.index.catalog.chunk_ids_of(document_ids)
+        if not allowed:
+            return []
+        # Exact under a filter: the best allowed chunks of a deeper ranking are the best allowed overall.
+        # Start as deep as the filter's share of the index suggests, and deepen until enough are found.
+        depth = min(len(store), max(pool, pool * len(store) // len(allowed) * 2))
+        while True:
+            kept = [(chunk_id, score) for chunk_id, score in store.search(query_vector, depth) if chunk_id in allowed]
+            if len(kept) >= pool or depth >= len(store):
+                return kept[:pool]
+            depth = min(len(store), depth * 4)
+
+    def search(self, query: str, k: int | None = None, scope: Scope | None = None) -> SearchResult:
+        """The ``k`` best passages for ``query`` within ``scope`` (default: the configured paths and types)."""
         options = self.settings.retrieval
         k = k or options.k
+        scope = self.scope if scope is None else scope
+        catalog = self.index.catalog
+        document_ids = None if scope.everything else scope.select(catalog.document_kinds())
+        if document_ids is not None and not document_ids:
+            return SearchResult(query=query, hits=[])
         pool = max(options.candidates, k * 4)
         query_vector = self.embedder.embed([query])[0]
-        dense = self.index.vector_store().search(query_vector, pool)
+        dense = self._dense(query_vector, pool, document_ids)
         similarity = dict(dense)
         rankings = [(options.dense_weight, [chunk_id for chunk_id, _ in dense])]
         if options.lexical:
-            lexical = self.index.catalog.lexical_search(query, pool)
+            lexical = catalog.lexical_search(query, pool, document_ids)
             rankings.append((options.lexical_weight, [chunk_id for chunk_id, _ in lexical]))
         fused = reciprocal_rank_fusion(rankings, options.rrf_k)
-        stored = self.index.catalog.chunks([chunk_id for chunk_id, _ in fused])
+        stored = catalog.chunks([chunk_id for chunk_id, _ in fused])
         fused = [(chunk_id, score) for chunk_id, score in fused if chunk_id in stored]
-        keep = cap_per_group(((cid, (stored[cid].path, stored[cid].page)) for cid, _ in fused), options.max_per_page)[:k]
+        if self.reranker is not None and fused:
+            fused = self._second_stage(query, fused, stored)
         scores = dict(fused)
+        places = [ChunkPlace(cid, stored[cid].document_id, stored[cid].page, stored[cid].ordinal) for cid, _ in fused]
+        passages = shape_passages(places, k, options.max_per_page, options.merge_adjacent)
+        members = {passage.lead.chunk_id: widen(passage, options.neighbours, catalog.neighbour_ids) for passage in passages}
+        missing = [cid for ids in members.values() for cid in ids if cid not in stored]
+        if missing:
+            stored.update(catalog.chunks(missing))
         hits = []
-        for rank, chunk_id in enumerate(keep, start=1):
-            chunk = stored[chunk_id]
+        for rank, passage in enumerate(passages, start=1):
+            lead = stored[passage.lead.chunk_id]
+            ids = [cid for cid in members[lead.id] if cid in stored]
+            similarities = [similarity[cid] for cid in passage.chunk_ids if cid in similarity]
             hits.append(
                 Hit(
-                    rank=rank, score=scores[chunk_id], path=chunk.path, page=chunk.page, chunk_id=chunk_id,
-                    text=chunk.text, title=chunk.title, headings=chunk.headings,
-                    similarity=similarity.get(chunk_id),
+                    rank=rank, score=scores[lead.id], path=lead.path, page=lead.page, chunk_id=lead.id,
+                    text=join_texts([stored[cid].text for cid in ids]), title=lead.title, headings=lead.headings,
+                    similarity=max(similarities) if similarities else None, chunk_ids=tuple(ids),
                 )
             )
         return SearchResult(query=query, hits=hits)
 
+    def _second_stage(self, query: str, fused: list[tuple[int, float]], stored: dict[int, StoredChunk]) -> list[tuple[int, float]]:
+        options = self.settings.reranking
+        # Candidates are taken page-diverse: a second chunk of a page rarely changes which pages come back.
+        page_of = ((cid, (stored[cid].path, stored[cid].page)) for cid, _ in fused)
+        candidates = cap_per_group(page_of, self.settings.retrieval.max_per_page)[: options.candidates]
+        scores = self.reranker.score(query, [_passage_text(stored[cid]) for cid in candidates])
+        return blend_second_stage(fused, dict(zip(candidates, scores)), options.weight, self.settings.retrieval.rrf_k)
 
-def search(settings: Settings, query: str, k: int | None = None) -> SearchResult:
-    """One-shot search: open the index and embedder, query, close."""
+
+def search(settings: Settings, query: str, k: int | None = None, scope: Scope | None = None) -> SearchResult:
+    """One-shot search: open the index and models, query, close."""
     with Searcher.open(settings) as searcher:
-        return searcher.search(query, k)
+        return searcher.search(query, k, scope)

@@ -60,6 +60,8 @@ _STOPWORDS = frozenset(
     "use using used want get".split()
 )
 _TERM = re.compile(r"\w+", re.UNICODE)
+# Word characters joined by - _ . : / (an option, a config key, a dotted name, a path).
+_IDENTIFIER = re.compile(r"\w+(?:[-_.:/]+\w+)+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,10 @@ class StoredChunk:
     headings: tuple[str, ...]
     text: str
     kind: str
+    # Where the chunk sits in its document, for merging neighbours; the title/heading line it was embedded with.
+    document_id: int = 0
+    ordinal: int = 0
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,18 @@ class NewChunk:
 
 
 def lexical_query(text: str) -> str:
-    """An FTS5 query matching any meaningful term of ``text`` (BM25 ranks the rest)."""
+    """An FTS5 query matching any meaningful term of ``text`` (BM25 ranks the rest).
+
+    Identifiers written with inner punctuation (``--force-with-lease``,
+    ``git-ls-tree``, ``set.key``) also go in as an exact phrase, so chunks that
+    spell them out outrank chunks that merely share their parts.
+    """
     terms: list[str] = []
+    for identifier in _IDENTIFIER.findall(text):
+        words = _TERM.findall(identifier.lower())
+        phrase = " ".join(words)
+        if len(words) > 1 and phrase not in terms:
+            terms.append(phrase)
     for term in _TERM.findall(text.lower()):
         if term not in _STOPWORDS and term not in terms:
             terms.append(term)
@@ -296,22 +312,52 @@ class Catalog:
             batch = list(chunk_ids[start : start + 500])
             marks = ",".join("?" * len(batch))
             for row in self._db.execute(
-                "SELECT c.id, d.path, c.page, d.title, c.headings, c.text, d.kind FROM chunks c"
-                f" JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+                "SELECT c.id, d.path, c.page, d.title, c.headings, c.text, d.kind, c.document_id, c.ordinal, c.context"
+                f" FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
                 batch,
             ):
-                found[row[0]] = StoredChunk(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6])
+                found[row[0]] = StoredChunk(
+                    row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6], row[7], row[8], row[9]
+                )
         return found
 
-    def lexical_search(self, text: str, limit: int) -> list[tuple[int, float]]:
-        """Chunk ids ranked by BM25 (higher is better), or nothing if no usable term."""
-        query = lexical_query(text)
-        if not query:
-            return []
+    def neighbour_ids(self, document_id: int, low: int, high: int) -> dict[int, tuple[int, int | None]]:
+        """Ordinal -> (chunk id, page) for one document's chunks with ordinals in [low, high]."""
         rows = self._db.execute(
-            "SELECT rowid, bm25(chunk_terms, 1.0, 0.5) FROM chunk_terms WHERE chunk_terms MATCH ?"
+            "SELECT ordinal, id, page FROM chunks WHERE document_id = ? AND ordinal BETWEEN ? AND ?", (document_id, low, high)
+        )
+        return {int(ordinal): (int(chunk_id), page) for ordinal, chunk_id, page in rows}
+
+    def document_kinds(self) -> list[tuple[int, str, str]]:
+        """(id, path, kind) of every document, for scoping a search."""
+        return [(int(i), p, k) for i, p, k in self._db.execute("SELECT id, path, kind FROM documents")]
+
+    def chunk_ids_of(self, document_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(document_ids), 500):
+            batch = list(document_ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            found.update(row[0] for row in self._db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch))
+        return found
+
+    def lexical_search(self, text: str, limit: int, document_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """Chunk ids ranked by BM25 (higher is better), or nothing if no usable term.
+
+        With ``document_ids``, only chunks of those documents are ranked (so a scoped
+        search still gets ``limit`` results).
+        """
+        query = lexical_query(text)
+        if not query or (document_ids is not None and not document_ids):
+            return []
+        scope, arguments = "", [query]
+        if document_ids is not None:
+            # Passed as a JSON array: no limit on the number of SQL variables.
+            scope = " AND rowid IN (SELECT id FROM chunks WHERE document_id IN (SELECT value FROM json_each(?)))"
+            arguments.append(json.dumps(list(document_ids)))
+        rows = self._db.execute(
+            f"SELECT rowid, bm25(chunk_terms, 1.0, 0.5) FROM chunk_terms WHERE chunk_terms MATCH ?{scope}"
             " ORDER BY bm25(chunk_terms, 1.0, 0.5) LIMIT ?",
-            (query, limit),
+            (*arguments, limit),
         )
         return [(int(rowid), -float(score)) for rowid, score in rows]
 

@@ -1,0 +1,144 @@
+"""The retrieval table of benchmarks/RESULTS.md: every pipeline measured side by side in one process.
+
+Rows: the naive baseline (1000-character chunks, MiniLM, flat FAISS; its vectors
+come from `naive_baseline.py --save-index DIR`, embedded once), ragcli dense
+only, lexical only, hybrid, and hybrid + second stage. Quality is scored by
+shared/eval/devset/score.py; latency is per query, in process, models loaded,
+median and p95 over all questions. The second stage runs with its vector cache
+off, so its latency is the cost of a query that has not been seen before.
+
+    python benchmarks/naive_baseline.py --corpus C1 --corpus C2 --qa QA --out naive.jsonl --save-index NAIVE_DIR
+    python benchmarks/retrieval_table.py --index INDEX --naive NAIVE_DIR [--qa QA] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_EVAL = ROOT.parent / "shared" / "eval" / "devset"
+sys.path.insert(0, str(ROOT))
+
+
+def score(results: Path, qa: Path) -> dict:
+    output = subprocess.run(
+        [sys.executable, str(SHARED_EVAL / "score.py"), str(results), "--qa", str(qa), "--json"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(output[output.index("{"):])
+
+
+def run_queries(name: str, questions: list[dict], search, work: Path, qa: Path) -> dict:
+    lines, latencies = [], []
+    for item in questions:
+        started = time.perf_counter()
+        hits = search(item["question"])
+        latencies.append((time.perf_counter() - started) * 1000)
+        lines.append({"id": item["id"], "hits": hits})
+    out = work / f"{name.replace(' ', '_').replace('+', 'plus')}.jsonl"
+    out.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    latencies.sort()
+    return {
+        "scores": score(out, qa),
+        "ms_p50": statistics.median(latencies),
+        "ms_p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "results": str(out),
+    }
+
+
+def naive_search(naive_dir: Path, model, k: int):
+    import faiss
+    import numpy as np
+
+    vectors = np.load(naive_dir / "vectors.npy", allow_pickle=False)
+    meta = json.loads((naive_dir / "meta.json").read_text())
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+
+    def search(question: str) -> list[dict]:
+        query = model.encode([question], normalize_embeddings=True, convert_to_numpy=True)
+        _, ids = index.search(query, k)
+        return [{"path": meta[i][0], "page": meta[i][1]} for i in ids[0] if i >= 0]
+
+    return search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, required=True, help="A ragcli index of the dev corpora.")
+    parser.add_argument("--naive", type=Path, help="Folder written by naive_baseline.py --save-index.")
+    parser.add_argument("--qa", type=Path, default=SHARED_EVAL / "qa.jsonl")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="Write the raw numbers (JSON) here.")
+    parser.add_argument("--only", default="", help="Comma-separated row names to run (default: all).")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="Override a setting for every ragcli row (e.g. reranking.candidates=30).")
+    args = parser.parse_args()
+
+    from ragcli.config import load_settings
+    from ragcli.embedding import load_embedder
+    from ragcli.reranking import load_reranker
+    from ragcli.retrieval.searcher import Searcher
+    from ragcli.store.index import Index
+
+    flags = dict(item.split("=", 1) for item in args.set)
+    base = load_settings(flags={"index.dir": str(args.index), "reranking.cache": "false", **flags}, environ={})
+    questions = [json.loads(line) for line in args.qa.read_text().splitlines() if line.strip()]
+    work = Path(tempfile.mkdtemp(prefix="retrieval-table-"))
+    index = Index.open_for_reading(base)
+    embedder = load_embedder(base.embedding)
+    second = load_reranker(dataclasses.replace(base, reranking=dataclasses.replace(base.reranking, mode="on")))
+    retrieval = base.retrieval
+
+    def ragcli_row(reranker, **changes):
+        settings = dataclasses.replace(base, retrieval=dataclasses.replace(retrieval, **changes))
+        searcher = Searcher(settings, index, embedder, reranker)
+        searcher.search("warm up")
+        return lambda q: [{"path": h.path, "page": h.page} for h in searcher.search(q, args.k).hits]
+
+    rows = {}
+    if args.naive:
+        rows["naive baseline (1000-char chunks, MiniLM, flat FAISS)"] = lambda: naive_search(args.naive, embedder._model, args.k)
+    rows["ragcli dense only"] = lambda: ragcli_row(None, lexical=False)
+    rows["ragcli lexical only"] = lambda: ragcli_row(None, dense_weight=0.0)
+    rows["ragcli hybrid"] = lambda: ragcli_row(None)
+    rows["ragcli hybrid + second stage"] = lambda: ragcli_row(second)
+    wanted = [name for name in args.only.split(",") if name]
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "settings": flags, "rows": {}}
+    for name, make in rows.items():
+        if wanted and not any(w in name for w in wanted):
+            continue
+        results["rows"][name] = run_queries(name, questions, make(), work, args.qa)
+        print(table_line(name, results["rows"][name]), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    print("\n".join(markdown(results)))
+
+
+def table_line(name: str, row: dict) -> str:
+    o = row["scores"].get("overall", row["scores"])
+    cells = " | ".join(f"{o[key]:.3f}" for key in ("recall@1", "recall@5", "recall@10", "mrr@10"))
+    per = " / ".join(
+        f"{row['scores'][c]['recall@5']:.3f}, {row['scores'][c]['mrr@10']:.3f}" for c in ("git", "gnuplot") if c in row["scores"]
+    )
+    return f"| {name} | {cells} | {per} | {row['ms_p50']:.1f} | {row['ms_p95']:.1f} |"
+
+
+def markdown(results: dict) -> list[str]:
+    return [
+        "| pipeline | recall@1 | recall@5 | recall@10 | MRR@10 | git / gnuplot (R@5, MRR@10) | ms/query p50 | ms/query p95 |",
+        "|---|---|---|---|---|---|---|---|",
+        *(table_line(name, row) for name, row in results["rows"].items()),
+    ]
+
+
+if __name__ == "__main__":
+    main()

@@ -136,6 +136,31 @@ def replay(args) -> None:
     print(json.dumps(result))
 
 
+def gate(args) -> None:
+    """The evidence gate alone (no generator): for each question, the best dense similarity and
+    whether the unknown-name rule fires, then how each min_similarity threshold would split them."""
+    from ragcli.grounding import question_terms, unfamiliar_names
+    from ragcli.retrieval.searcher import Searcher
+
+    settings = load_settings(args.config, {"index.dir": str(args.index), **_overrides(args.set)})
+    rows = []
+    with Searcher.open(settings) as searcher:
+        for item in _questions(args.qa, "", 0):
+            hits = searcher.search(item["question"]).hits
+            best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
+            names = unfamiliar_names(item["question"], searcher.index.catalog.unknown_terms(question_terms(item["question"])))
+            answerable = item.get("kind") != "unanswerable" and bool(item.get("gold"))
+            rows.append({"id": item["id"], "answerable": answerable, "best_similarity": round(best, 3), "unknown_names": names})
+    for row in rows:
+        print(json.dumps(row))
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    for threshold in [0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]:
+        caught = sum(1 for r in unanswerable if r["unknown_names"] or r["best_similarity"] < threshold)
+        lost = sum(1 for r in answerable if r["unknown_names"] or r["best_similarity"] < threshold)
+        print(f"min_similarity {threshold:.2f}: unanswerable gated {caught}/{len(unanswerable)}, answerable gated {lost}/{len(answerable)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,8 +177,13 @@ def main() -> None:
     again.add_argument("--config", type=Path)
     again.add_argument("--set", action="append", default=[])
     again.add_argument("--ids-out", action="store_true")
+    gated = sub.add_parser("gate")
+    gated.add_argument("--index", type=Path, required=True)
+    gated.add_argument("--qa", type=Path, default=QA)
+    gated.add_argument("--config", type=Path)
+    gated.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
-    run(args) if args.command == "run" else replay(args)
+    {"run": run, "replay": replay, "gate": gate}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,20 @@ def replay(args) -> None:
     print(json.dumps(result))
 
 
+def table(args) -> None:
+    """Markdown rows, one per saved run (label=drafts.jsonl), for benchmarks/RESULTS.md."""
+    print("| run | answerable | accuracy | gold in draft | unanswerable | abstention recall | wrong abstentions | draft sentences supported | TTFT median s | tokens/s median |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for spec in args.runs:
+        label, _, path = spec.partition("=")
+        r = score([json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()])
+        wrong = f"{r['wrong_abstentions']}/{r['answerable']}"
+        print(
+            f"| {label} | {r['answerable']} | {r['accuracy']} | {r['gold_in_draft']} | {r['unanswerable']} | {r['abstention_recall']} "
+            f"| {wrong} | {r['draft_sentences_supported']} | {r['ttft_median_s']} | {r['tokens_per_s_median']} |"
+        )
+
+
 def gate(args) -> None:
     """The evidence gate alone (no generator): for each question, the best dense similarity and
     whether the unknown-name rule fires, then how each min_similarity threshold would split them."""
@@ -182,8 +196,10 @@ def main() -> None:
     gated.add_argument("--qa", type=Path, default=QA)
     gated.add_argument("--config", type=Path)
     gated.add_argument("--set", action="append", default=[])
+    tabulate = sub.add_parser("table")
+    tabulate.add_argument("runs", nargs="+", help="LABEL=drafts.jsonl")
     args = parser.parse_args()
-    {"run": run, "replay": replay, "gate": gate}[args.command](args)
+    {"run": run, "replay": replay, "gate": gate, "table": table}[args.command](args)
 
 
 if __name__ == "__main__":

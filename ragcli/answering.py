@@ -1,27 +1,34 @@
-"""`rag ask`: retrieve, pack the passages into the model's budget, generate, cite or abstain."""
+"""`rag ask`: retrieve, pack the passages into the model's budget, generate, verify, cite or abstain."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ragcli.config import Settings
 from ragcli.generation import Generator, load_generator
-from ragcli.grounding import SentenceCheck, Verification, cite, question_terms, split_complete, unfamiliar_names, verify
-from ragcli.prompting import REFUSAL, build_prompt, cited_numbers, drop_invalid_citations, is_refusal
+from ragcli.generation.reasoning import ReasoningFilter
+from ragcli.grounding import SentenceCheck, Verification, cite, question_terms, split_complete, unfamiliar_names
+from ragcli.prompting import REFUSAL, build_prompt, cited_numbers, correction_messages, drop_invalid_citations, is_refusal
 from ragcli.records import Answer, Source
 from ragcli.retrieval.searcher import Searcher
+from ragcli.verification import Verifier, load_verifier
 
 TextSink = Callable[[str], None]
 
+UNSUPPORTED_MARK = "[unsupported]"
+REVISED_NOTICE = "\n\n(revised after verification) "
+
 
 class Answerer:
-    """A searcher and a generator, loaded once, answering many questions."""
+    """A searcher, a generator and a verifier, loaded once, answering many questions."""
 
-    def __init__(self, settings: Settings, searcher: Searcher, generator: Generator) -> None:
+    def __init__(self, settings: Settings, searcher: Searcher, generator: Generator, verifier: Verifier | None = None) -> None:
         self.settings = settings
         self.searcher = searcher
         self.generator = generator
+        self.verifier = verifier or load_verifier(settings, embedder=searcher.embedder, generator=generator)
 
     @classmethod
     def open(cls, settings: Settings) -> "Answerer":
@@ -41,7 +48,14 @@ class Answerer:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def ask(self, question: str, k: int | None = None, on_text: TextSink | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        on_text: TextSink | None = None,
+        on_reasoning: TextSink | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the index; ``on_text`` receives the verified answer as it streams."""
         options = self.settings.generation
         started = time.monotonic()
         hits = self.searcher.search(question, k).hits
@@ -56,35 +70,68 @@ class Answerer:
                 verification={"skipped": reason},
             )
         budget = min(options.context_tokens, self.generator.n_ctx - options.max_answer_tokens - 256)
-        prompt = build_prompt(question, hits, self.generator.count_tokens, budget)
+        prompt = build_prompt(question, hits, self.generator.count_tokens, budget, options.passage_tokens)
         passages = [hit.text for hit in prompt.hits]
-        checker = _SentenceChecker(question, passages, options.min_support, on_text)
-        first_token_at: float | None = None
-        for piece in self.generator.stream_chat(prompt.messages, options.max_answer_tokens, options.temperature):
-            if first_token_at is None:
-                first_token_at = time.monotonic() - started
-            checker.feed(piece)
-        checker.finish()
-        draft = checker.draft.strip()
-        verification = Verification(checker.checks, options.min_support)
-        abstained = not checker.kept
-        text = REFUSAL if abstained else " ".join(checker.kept)
+        attempt = self._attempt(question, prompt.messages, passages, on_text, on_reasoning if options.show_reasoning else None, started)
+        corrected = False
+        checks = self.settings.verification
+        if checks.self_correct and attempt.informative and attempt.support_ratio < checks.correct_below:
+            messages = correction_messages(prompt.messages, attempt.draft, [c.text for c in attempt.checks if c.informative and not c.supported])
+            if on_text:
+                on_text(REVISED_NOTICE)
+            revision = self._attempt(question, messages, passages, on_text, None, started)
+            # A revision that the sources back no better than the first draft is not an improvement.
+            if revision.supported_count and revision.support_ratio >= attempt.support_ratio:
+                attempt, corrected = revision, True
+            elif on_text:
+                on_text(" (the revision was no better supported; the first answer stands)")
+        verification = Verification(attempt.checks, options.min_support)
+        abstained = not attempt.supported_count
+        text = REFUSAL if abstained else " ".join(attempt.kept)
         if abstained and on_text:
             on_text(REFUSAL)
         cited = set(cited_numbers(text))
         sources = [Source(n, hit, cited=n in cited) for n, hit in enumerate(prompt.hits, start=1)]
+        report = verification.to_json()
+        report.update(method=self.verifier.name, corrected=corrected, marked=checks.unsupported == "mark")
+        if attempt.reasoning:
+            report["reasoning_chars"] = len(attempt.reasoning)
         return Answer(
             question=question,
             text=text,
             abstained=abstained,
             sources=sources,
             model=self.generator.id,
-            seconds_to_first_token=first_token_at,
+            seconds_to_first_token=attempt.first_token_at,
             seconds=time.monotonic() - started,
-            completion_tokens=self.generator.count_tokens(draft) if draft else 0,
-            draft=draft,
-            verification=verification.to_json(),
+            completion_tokens=attempt.completion_tokens,
+            draft=attempt.draft,
+            verification=report,
         )
+
+    def _attempt(self, question, messages, passages, on_text, on_reasoning, started) -> "_Attempt":
+        options = self.settings.generation
+        checker = _SentenceChecker(
+            question, passages, self.verifier, self.settings.verification.unsupported == "mark", on_text
+        )
+        thinking = ReasoningFilter()
+        first_token_at: float | None = None
+        tokens = 0
+        for piece in self.generator.stream_chat(messages, options.max_answer_tokens, options.temperature):
+            tokens += 1
+            if first_token_at is None:
+                first_token_at = time.monotonic() - started
+            answer, thought = thinking.feed(piece)
+            if thought and on_reasoning:
+                on_reasoning(thought)
+            if answer:
+                checker.feed(answer)
+        rest, thought = thinking.finish()
+        if thought and on_reasoning:
+            on_reasoning(thought)
+        checker.feed(rest)
+        checker.finish()
+        return _Attempt(checker.draft.strip(), checker.checks, checker.kept, first_token_at, tokens, thinking.reasoning)
 
     def _evidence_gap(self, question: str, hits: list) -> str:
         """Why the retrieved evidence cannot answer the question, or "" if it might."""
@@ -101,17 +148,43 @@ class Answerer:
         return ""
 
 
+@dataclass
+class _Attempt:
+    draft: str
+    checks: list[SentenceCheck]
+    # The sentences shown: supported ones with their citation (and marked ones in "mark" mode).
+    kept: list[str]
+    first_token_at: float | None
+    completion_tokens: int
+    reasoning: str = ""
+    informative: list[SentenceCheck] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.informative = [c for c in self.checks if c.informative]
+
+    @property
+    def supported_count(self) -> int:
+        return sum(1 for c in self.informative if c.supported)
+
+    @property
+    def support_ratio(self) -> float:
+        return self.supported_count / len(self.informative) if self.informative else 0.0
+
+
 class _SentenceChecker:
     """Verifies the streamed answer a sentence at a time: supported sentences are passed on
-    with their citation, unsupported ones are held back."""
+    with their citation; unsupported ones are held back, or marked in "mark" mode. A verifier
+    that cannot run mid-generation gets the sentences once the draft is complete."""
 
-    def __init__(self, question: str, passages: list[str], threshold: float, on_text: TextSink | None) -> None:
+    def __init__(self, question: str, passages: list[str], verifier: Verifier, mark: bool, on_text: TextSink | None) -> None:
         self.question = question
         self.passages = passages
-        self.threshold = threshold
+        self.verifier = verifier
+        self.mark = mark
         self.on_text = on_text
         self.draft = ""
         self._pending = ""
+        self._deferred: list[str] = []
         self.checks: list[SentenceCheck] = []
         self.kept: list[str] = []
 
@@ -120,28 +193,42 @@ class _SentenceChecker:
         self._pending += piece
         complete, self._pending = split_complete(self._pending)
         for sentence in complete:
-            self._check(sentence)
+            self._sentence(sentence)
 
     def finish(self) -> None:
         if self._pending.strip():
-            self._check(self._pending)
+            self._sentence(self._pending)
         self._pending = ""
+        deferred, self._deferred = self._deferred, []
+        for sentence in deferred:
+            self._check(sentence)
+
+    def _sentence(self, sentence: str) -> None:
+        if self.verifier.streams:
+            self._check(sentence)
+        else:
+            self._deferred.append(sentence)
 
     def _check(self, sentence: str) -> None:
         sentence = drop_invalid_citations(sentence, len(self.passages)).strip()
         if not sentence or is_refusal(sentence):
             return
-        result = verify(sentence, self.question, self.passages, self.threshold)
-        self.checks.extend(result.sentences)
-        if not result.supported:
+        check = self.verifier.check(sentence, self.question, self.passages)
+        self.checks.append(check)
+        if check.supported:
+            shown = cite(Verification([check], 0.0))
+        elif self.mark and check.informative:
+            shown = f"{sentence} {UNSUPPORTED_MARK}"
+        else:
             return
-        cited = cite(result)
         if self.on_text:
-            self.on_text(("" if not self.kept else " ") + cited)
-        self.kept.append(cited)
+            self.on_text(("" if not self.kept else " ") + shown)
+        self.kept.append(shown)
 
 
-def ask(settings: Settings, question: str, k: int | None = None, on_text: TextSink | None = None) -> Answer:
+def ask(
+    settings: Settings, question: str, k: int | None = None, on_text: TextSink | None = None, on_reasoning: TextSink | None = None
+) -> Answer:
     """One-shot ask: load the index and models, answer, close."""
     with Answerer.open(settings) as answerer:
-        return answerer.ask(question, k, on_text)
+        return answerer.ask(question, k, on_text, on_reasoning)

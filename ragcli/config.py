@@ -108,6 +108,8 @@ class GenerationSettings:
     model: str = "qwen2.5-coder-0.5b"
     n_ctx: int = 4096
     context_tokens: int = 1536
+    # Each passage is cut to its sentences nearest the question, at most this many tokens (0: whole).
+    passage_tokens: int = 0
     max_answer_tokens: int = 384
     temperature: float = 0.1
     # 0 uses every available core, up to 8 (see generation.llama.default_threads).
@@ -116,6 +118,33 @@ class GenerationSettings:
     seed: int = 0
     # Share of a sentence's new terms that one passage must contain for the sentence to count as supported.
     min_support: float = 0.6
+    # A LoRA adapter (GGUF) applied on top of the model; empty for none.
+    lora: str = ""
+    # Show a reasoning model's <think>...</think> text instead of hiding it.
+    show_reasoning: bool = False
+
+
+@dataclass(frozen=True)
+class VerificationSettings:
+    # How answer sentences are checked against the passages: "lexical", "embedding" or "llm".
+    method: str = "lexical"
+    # Unsupported sentences: "drop" them, or "mark" them and keep them.
+    unsupported: str = "drop"
+    # The embedding verifier's cosine threshold between a sentence and a passage's sentences.
+    min_similarity: float = 0.6
+    # Regenerate once with the verifier's feedback when less than correct_below of the sentences hold.
+    self_correct: bool = False
+    correct_below: float = 0.5
+    # The judge for method "llm": a bundled name or GGUF path; empty uses the answering model.
+    judge_model: str = ""
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    # Earlier turns kept for rewriting follow-up questions.
+    history_turns: int = 4
+    # Rewrite follow-ups with the generator ("llm") or only by carrying the topic over ("simple").
+    rewrite: str = "llm"
 
 
 @dataclass(frozen=True)
@@ -139,6 +168,8 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     reranking: RerankingSettings = field(default_factory=RerankingSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    verification: VerificationSettings = field(default_factory=VerificationSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
     parsing: ParsingSettings = field(default_factory=ParsingSettings)
     cache_dir: str = ""
 
@@ -324,6 +355,13 @@ def _validate(settings: Settings) -> None:
         ("generation.min_support", 0 < settings.generation.min_support <= 1, "between 0 (excluded) and 1"),
         ("generation.max_answer_tokens", settings.generation.max_answer_tokens >= 16, "at least 16"),
         ("generation.threads", settings.generation.threads >= 0, "0 (automatic) or more"),
+        ("generation.passage_tokens", settings.generation.passage_tokens >= 0, "0 (whole passages) or more"),
+        ("verification.method", settings.verification.method in ("lexical", "embedding", "llm"), "'lexical', 'embedding' or 'llm'"),
+        ("verification.unsupported", settings.verification.unsupported in ("drop", "mark"), "'drop' or 'mark'"),
+        ("verification.min_similarity", 0 < settings.verification.min_similarity <= 1, "between 0 (excluded) and 1"),
+        ("verification.correct_below", 0 <= settings.verification.correct_below <= 1, "between 0 and 1"),
+        ("chat.history_turns", settings.chat.history_turns >= 0, "0 or more"),
+        ("chat.rewrite", settings.chat.rewrite in ("llm", "simple"), "'llm' or 'simple'"),
     ]
     for name, ok, expected in checks:
         if not ok:

@@ -36,6 +36,10 @@ class SentenceCheck:
     support: float
     # False when the sentence only restates the question.
     informative: bool
+    # The verifier's verdict (for the lexical check: support >= threshold).
+    supported: bool = False
+    # Which verifier decided ("lexical", "embedding", "llm").
+    method: str = "lexical"
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class Verification:
 
     @property
     def supported(self) -> list[SentenceCheck]:
-        return [s for s in self.informative if s.support >= self.threshold]
+        return [s for s in self.informative if s.supported]
 
     @property
     def support_ratio(self) -> float:
@@ -61,7 +65,11 @@ class Verification:
             "sentences": len(self.informative),
             "supported": len(self.supported),
             "support_ratio": round(self.support_ratio, 3),
-            "unsupported": [s.text for s in self.informative if s.support < self.threshold],
+            "unsupported": [s.text for s in self.informative if not s.supported],
+            "per_sentence": [
+                {"text": s.text, "supported": s.supported, "support": round(s.support, 3), "source": s.source, "method": s.method}
+                for s in self.informative
+            ],
         }
 
 
@@ -147,27 +155,51 @@ def _literals(sentence: str, question: str) -> set[str]:
     return {span for span in spans if span and span not in asked}
 
 
+@dataclass(frozen=True)
+class Claims:
+    """What one answer sentence asserts beyond the question: its terms, and verbatim spans."""
+
+    sentence: str
+    terms: set[str]
+    literals: set[str]
+
+    @property
+    def empty(self) -> bool:
+        return not self.terms
+
+
+def claims_of(sentence: str, question: str) -> Claims:
+    clean = _CITATION.sub("", sentence)
+    literals = _literals(clean, question)
+    claimed = (_claim_terms(clean) - terms(question)) | {_LITERAL_MARK + span for span in literals}
+    return Claims(sentence, claimed, literals)
+
+
+def passage_support(claims: Claims, passage: str) -> tuple[float, bool]:
+    """The lexical support one passage gives, and whether it holds every specific claim
+    (identifier, number, quoted span): without those a paraphrase check must not pass it."""
+    text = " ".join(passage.lower().split())
+    found = terms(passage) | {_LITERAL_MARK + span for span in claims.literals if span in text}
+    specific = {t for t in claims.terms if is_specific(t)}
+    return support_of(claims.terms, found), specific <= found
+
+
+def check_sentence(sentence: str, question: str, passages: Sequence[str], threshold: float) -> SentenceCheck:
+    """The lexical check of one sentence against every passage; the best passage is its source."""
+    claims = claims_of(sentence, question)
+    if claims.empty:
+        return SentenceCheck(sentence, None, 0.0, informative=False)
+    best, best_support = None, 0.0
+    for number, passage in enumerate(passages, start=1):
+        support, _ = passage_support(claims, passage)
+        if support > best_support:
+            best, best_support = number, support
+    return SentenceCheck(sentence, best, best_support, informative=True, supported=best_support >= threshold)
+
+
 def verify(answer: str, question: str, passages: Sequence[str], threshold: float) -> Verification:
-    """Score each answer sentence against the passages."""
-    given = terms(question)
-    passage_terms = [terms(p) for p in passages]
-    passage_text = [" ".join(p.lower().split()) for p in passages]
-    checks: list[SentenceCheck] = []
-    for sentence in split_sentences(answer):
-        clean = _CITATION.sub("", sentence)
-        literals = _literals(clean, question)
-        claims = (_claim_terms(clean) - given) | {_LITERAL_MARK + span for span in literals}
-        if not claims:
-            checks.append(SentenceCheck(sentence, None, 0.0, informative=False))
-            continue
-        best, best_support = None, 0.0
-        for number, (available, text) in enumerate(zip(passage_terms, passage_text), start=1):
-            found = available | {_LITERAL_MARK + span for span in literals if span in text}
-            support = support_of(claims, found)
-            if support > best_support:
-                best, best_support = number, support
-        checks.append(SentenceCheck(sentence, best, best_support, informative=True))
-    return Verification(checks, threshold)
+    """Score each answer sentence against the passages (the lexical check)."""
+    return Verification([check_sentence(s, question, passages, threshold) for s in split_sentences(answer)], threshold)
 
 
 def cite(verification: Verification) -> str:
@@ -178,7 +210,7 @@ def cite(verification: Verification) -> str:
     parts: list[str] = []
     for check in verification.sentences:
         text = check.text
-        if check.informative and check.support >= verification.threshold and check.source:
+        if check.informative and check.supported and check.source:
             text = _CITATION.sub("", text).rstrip()
             match = re.search(r"[.!?]*$", text)
             end = match.start() if match else len(text)

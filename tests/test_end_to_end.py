@@ -86,3 +86,29 @@ def test_real_ask_abstains_on_a_question_the_documents_do_not_cover(real_index):
     answer = ask_json(env, "How do I configure Kubernetes ingress with Traefik?")
     assert answer["abstained"] is True
     assert answer["answer"] == "The documents do not contain the answer."
+
+
+def test_real_ask_with_the_embedding_verifier_reports_each_sentence(real_index):
+    env, _ = real_index
+    result = rag(env, "ask", "Does zlib have an export control classification, and what is it?", "--json", "--verifier", "embedding")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    report = answer["verification"]
+    assert report["method"] == "embedding" and report["corrected"] is False
+    assert len(report["per_sentence"]) == report["sentences"] >= 1
+    assert answer["abstained"] is (report["supported"] == 0)
+    for sentence in report["per_sentence"]:
+        assert sentence["supported"] in (True, False) and sentence["method"] in ("lexical", "embedding")
+
+
+def test_real_chat_rewrites_a_follow_up_before_retrieval(real_index):
+    env, _ = real_index
+    result = subprocess.run(
+        [sys.executable, "-m", "ragcli", "chat", "--json"], env=env, capture_output=True, text=True, timeout=900,
+        input="Does zlib have an export control classification?\nWhat is it?\n",
+    )
+    assert result.returncode == 0, result.stderr
+    first, second = [json.loads(line) for line in result.stdout.splitlines()]
+    assert first["rewrite"] == "none" and second["rewrite"] in ("llm", "simple")
+    assert "zlib" in second["standalone_question"].lower() or "export" in second["standalone_question"].lower()
+    assert second["abstained"] or any(s["cited"] for s in second["sources"])

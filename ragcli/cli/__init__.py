@@ -174,6 +174,31 @@ def search(
     _run(ctx, action)
 
 
+ModelOption = typer.Option(None, "--model", help="Generator: bundled name (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b) or GGUF path.")
+LoraOption = typer.Option(None, "--lora", help="LoRA adapter (GGUF) to apply on top of the model.")
+ReasoningOption = typer.Option(None, "--show-reasoning/--hide-reasoning", help="Show a reasoning model's <think> text (on stderr); hidden by default.")
+VerifierOption = typer.Option(None, "--verifier", help="Check answer sentences with: lexical, embedding or llm.")
+
+
+def answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier) -> dict[str, Any]:
+    """The generation and verification options shared by `ask` and `chat`."""
+    return {
+        "generation.model": model, "generation.threads": threads, "generation.gpu_layers": gpu_layers,
+        "generation.lora": str(lora) if lora else None, "generation.show_reasoning": show_reasoning,
+        "verification.method": verifier,
+    }
+
+
+def stream_to_terminal(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def reasoning_to_stderr(piece: str) -> None:
+    sys.stderr.write(piece)
+    sys.stderr.flush()
+
+
 @app.command()
 def ask(
     ctx: typer.Context,
@@ -181,35 +206,29 @@ def ask(
     k: Optional[int] = KOption,
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
-    model: Optional[str] = typer.Option(None, "--model", help="Generator: bundled name (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b) or GGUF path."),
+    model: Optional[str] = ModelOption,
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for generation."),
     gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Layers to offload to a GPU (-1: all), if llama.cpp was built with GPU support."),
     path: Optional[list[str]] = PathOption,
     kind: Optional[list[str]] = TypeOption,
+    lora: Optional[Path] = LoraOption,
+    show_reasoning: Optional[bool] = ReasoningOption,
+    verifier: Optional[str] = VerifierOption,
 ) -> None:
     """Answer QUESTION from the indexed documents, citing sources as [n] path, page P."""
     from ragcli.answering import ask as run_ask
+    from ragcli.cli.rendering import render_sources
 
     def action() -> None:
-        settings = _settings(
-            ctx,
-            {"retrieval.k": k, "generation.model": model, "generation.threads": threads, "generation.gpu_layers": gpu_layers,
-             **scope_flags(path, kind)},
-            index,
-        )
-        stream = None if json_output else (lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
-        answer = run_ask(settings, question, k, on_text=stream)
+        flags = {"retrieval.k": k, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier), **scope_flags(path, kind)}
+        settings = _settings(ctx, flags, index)
+        stream = None if json_output else stream_to_terminal
+        answer = run_ask(settings, question, k, on_text=stream, on_reasoning=None if json_output else reasoning_to_stderr)
         if json_output:
             _print_json(answer.to_json())
             return
         typer.echo("\n")
-        if answer.abstained:
-            typer.echo("Closest passages:" if answer.sources else "No passages found.")
-        else:
-            typer.echo("Sources:")
-        shown = [s for s in answer.sources if s.cited] or answer.sources
-        for source in shown:
-            typer.echo(f"[{source.n}] {_where(source.hit.path, source.hit.page)}")
+        typer.echo(render_sources(answer))
 
     _run(ctx, action)
 
@@ -369,6 +388,10 @@ def eval_command(
             )
 
     _run(ctx, action)
+
+
+# Registered last: the module adds its command to `app`.
+from ragcli.cli import chat as _chat  # noqa: E402,F401
 
 
 def main() -> None:

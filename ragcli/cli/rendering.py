@@ -111,3 +111,18 @@ def render_check(report) -> str:
     if report.problems and not report.repaired:
         lines.append("hint: run `rag check --repair` to fix what can be fixed in place.")
     return "\n".join(lines)
+
+
+def render_sources(answer) -> str:
+    """The source list under an answer: the cited passages, or the closest ones when it abstained."""
+    where = lambda source: f"{source.hit.path}, page {source.hit.page}" if source.hit.page is not None else source.hit.path
+    if answer.abstained:
+        lines = ["Closest passages:" if answer.sources else "No passages found."]
+    else:
+        lines = ["Sources:"]
+    shown = [s for s in answer.sources if s.cited] or answer.sources
+    for source in shown:
+        lines.append(f"[{source.n}] {where(source)}")
+        snippet = " ".join(source.hit.text.split())
+        lines.append(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+    return "\n".join(lines)

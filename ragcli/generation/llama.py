@@ -24,6 +24,12 @@ class LlamaGenerator:
         except ImportError:
             raise ModelError("llama-cpp-python is not installed", hint="pip install llama-cpp-python") from None
         threads = settings.threads or default_threads()
+        lora = {}
+        if settings.lora:
+            adapter = Path(settings.lora).expanduser()
+            if not adapter.is_file():
+                raise ModelError(f"LoRA adapter {settings.lora} does not exist", hint="Pass --lora PATH/TO/adapter.gguf (a GGUF LoRA file).")
+            lora = {"lora_path": str(adapter.resolve())}
         try:
             self._llm = Llama(
                 model_path=str(model_path),
@@ -33,13 +39,14 @@ class LlamaGenerator:
                 n_gpu_layers=settings.gpu_layers,
                 seed=settings.seed,
                 verbose=False,
+                **lora,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
-                f"cannot load GGUF model {model_path}: {exc}",
+                f"cannot load GGUF model {model_path}" + (f" with LoRA {settings.lora}" if settings.lora else "") + f": {exc}",
                 hint="Check that the file is a complete GGUF model that this llama.cpp build supports.",
             ) from exc
-        self.id = model_path.name
+        self.id = model_path.name + (f"+{Path(settings.lora).name}" if settings.lora else "")
         self.n_ctx = self._llm.n_ctx()
 
     def count_tokens(self, text: str) -> int:

@@ -1,0 +1,78 @@
+"""`rag chat`: a REPL over the index; each turn is answered and cited like `rag ask`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ragcli.cli import (
+    IndexOption, KOption, LoraOption, ModelOption, ReasoningOption, VerifierOption, _run, _settings, answer_flags, app,
+    reasoning_to_stderr, stream_to_terminal,
+)
+
+HELP_LINE = "Ask a question; follow-ups may refer to earlier turns. /reset forgets the conversation, /exit (or Ctrl-D) quits."
+
+
+def _read(prompt: str, interactive: bool) -> str | None:
+    if interactive:
+        sys.stderr.write(prompt)
+        sys.stderr.flush()
+    line = sys.stdin.readline()
+    return None if line == "" else line.strip()
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    k: Optional[int] = KOption,
+    index: Optional[Path] = IndexOption,
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object per turn (ask's fields plus the standalone question)."),
+    model: Optional[str] = ModelOption,
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for generation."),
+    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Layers to offload to a GPU (-1: all)."),
+    lora: Optional[Path] = LoraOption,
+    show_reasoning: Optional[bool] = ReasoningOption,
+    verifier: Optional[str] = VerifierOption,
+    rewrite: Optional[str] = typer.Option(None, "--rewrite", help="Rewrite follow-ups with the model (llm) or by carrying the topic over (simple)."),
+) -> None:
+    """Talk with your documents: questions are read from the terminal (or stdin), one per line."""
+    from ragcli.chat import open_conversation
+    from ragcli.cli.rendering import render_sources
+
+    def action() -> None:
+        flags = {"retrieval.k": k, "chat.rewrite": rewrite, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier)}
+        settings = _settings(ctx, flags, index)
+        interactive = sys.stdin.isatty()
+        conversation = open_conversation(settings)
+        try:
+            if interactive and not json_output:
+                typer.echo(HELP_LINE, err=True)
+            while True:
+                question = _read("\nyou> ", interactive)
+                if question is None or question in ("/exit", "/quit"):
+                    break
+                if not question:
+                    continue
+                if question == "/reset":
+                    conversation.reset()
+                    typer.echo("(conversation forgotten)", err=True)
+                    continue
+                if json_output:
+                    turn = conversation.ask(question, k)
+                    sys.stdout.write(json.dumps(turn.to_json(), ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+                    continue
+                turn = conversation.ask(
+                    question, k, on_text=stream_to_terminal, on_reasoning=reasoning_to_stderr,
+                    on_standalone=lambda text: typer.echo(f"(searching for: {text})", err=True),
+                )
+                typer.echo("\n")
+                typer.echo(render_sources(turn.answer))
+        finally:
+            conversation.answerer.close()
+
+    _run(ctx, action)

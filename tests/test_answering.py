@@ -1,0 +1,129 @@
+"""The answer pipeline with a scripted generator: verification, marking, self-correction, reasoning."""
+
+import dataclasses
+
+import pytest
+
+from ragcli.answering import REVISED_NOTICE, UNSUPPORTED_MARK, Answerer
+from ragcli.ingest import ingest
+from ragcli.prompting import REFUSAL
+from ragcli.retrieval.searcher import Searcher
+
+
+class ScriptedGenerator:
+    """Replies with the next scripted text, in small pieces as a model streams."""
+
+    id = "scripted"
+    n_ctx = 4096
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.prompts: list[list[dict]] = []
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def stream_chat(self, messages, max_tokens, temperature):
+        self.prompts.append(list(messages))
+        reply = self.replies.pop(0)
+        for start in range(0, len(reply), 3):
+            yield reply[start : start + 3]
+
+
+def with_options(settings, **sections):
+    changes = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in sections.items()}
+    return dataclasses.replace(settings, **changes)
+
+
+@pytest.fixture
+def indexed(settings, docs):
+    ingest(settings, [docs])
+    return settings
+
+
+QUESTION = "Which uid did the operator user have?"
+
+
+def answer(settings, *replies, question=QUESTION, **kwargs):
+    generator = ScriptedGenerator(*replies)
+    streamed: list[str] = []
+    with Answerer(settings, Searcher.open(settings), generator) as answerer:
+        result = answerer.ask(question, on_text=streamed.append, **kwargs)
+    return result, "".join(streamed), generator
+
+
+def passage_sentence(settings, question=QUESTION):
+    with Searcher.open(settings) as searcher:
+        hit = searcher.search(question).hits[0]
+    words = hit.text.split()
+    return " ".join(words[:12]).rstrip(".,;:") + "."
+
+
+def test_supported_sentences_stream_with_citations_and_invented_ones_are_dropped(indexed):
+    true = passage_sentence(indexed)
+    result, streamed, _ = answer(indexed, f"{true} It runs as uid 99999 on port 31337.")
+    assert not result.abstained and "99999" not in result.text and "[1]" in result.text
+    assert streamed == result.text
+    report = result.verification
+    assert report["method"] == "lexical" and report["sentences"] == 2 and report["supported"] == 1
+    assert report["support_ratio"] == 0.5 and report["unsupported"] == ["It runs as uid 99999 on port 31337."]
+    assert [s["supported"] for s in report["per_sentence"]] == [True, False]
+
+
+def test_mark_mode_keeps_unsupported_sentences_marked(indexed):
+    settings = with_options(indexed, verification={"unsupported": "mark"})
+    true = passage_sentence(settings)
+    result, _, _ = answer(settings, f"{true} It runs as uid 99999 on port 31337.")
+    assert f"It runs as uid 99999 on port 31337. {UNSUPPORTED_MARK}" in result.text
+    assert result.verification["marked"] is True and not result.abstained
+
+
+def test_nothing_supported_abstains(indexed):
+    result, streamed, _ = answer(indexed, "It runs as uid 99999 on port 31337.")
+    assert result.abstained and result.text == REFUSAL and streamed == REFUSAL
+    assert result.verification["support_ratio"] == 0.0
+
+
+def test_self_correction_regenerates_with_the_verifiers_feedback(indexed):
+    settings = with_options(indexed, verification={"self_correct": True, "correct_below": 0.5})
+    true = passage_sentence(settings)
+    result, streamed, generator = answer(settings, "It runs as uid 99999 on port 31337.", true)
+    assert len(generator.prompts) == 2
+    feedback = generator.prompts[1][-1]["content"]
+    assert "It runs as uid 99999 on port 31337." in feedback and generator.prompts[1][-2]["role"] == "assistant"
+    assert not result.abstained and result.verification["corrected"] is True
+    assert REVISED_NOTICE in streamed
+
+
+def test_self_correction_is_skipped_when_the_draft_holds_up(indexed):
+    settings = with_options(indexed, verification={"self_correct": True})
+    result, _, generator = answer(settings, passage_sentence(settings))
+    assert len(generator.prompts) == 1 and result.verification["corrected"] is False
+
+
+def test_reasoning_is_hidden_unless_asked_for(indexed):
+    true = passage_sentence(indexed)
+    reply = f"<think>The user asks about uid 99999, I guess.</think>{true}"
+    result, streamed, _ = answer(indexed, reply)
+    assert "think" not in result.text and "I guess" not in streamed and not result.abstained
+    assert result.verification["reasoning_chars"] > 0
+
+    shown: list[str] = []
+    settings = with_options(indexed, generation={"show_reasoning": True})
+    result, streamed, _ = answer(settings, reply, on_reasoning=shown.append)
+    assert "".join(shown) == "The user asks about uid 99999, I guess." and "I guess" not in result.text
+
+
+def test_embedding_verifier_through_the_answerer(indexed):
+    settings = with_options(indexed, verification={"method": "embedding"})
+    result, _, _ = answer(settings, passage_sentence(settings))
+    assert not result.abstained and result.verification["method"] == "embedding"
+
+
+def test_judge_sharing_the_generator_checks_after_the_draft(indexed):
+    settings = with_options(indexed, verification={"method": "llm"})
+    true = passage_sentence(settings)
+    # The draft, then one judge verdict.
+    result, _, generator = answer(settings, true, "yes")
+    assert len(generator.prompts) == 2 and "Reply with one word" in generator.prompts[1][0]["content"]
+    assert not result.abstained and result.verification["per_sentence"][0]["method"] == "llm"

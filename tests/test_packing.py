@@ -1,0 +1,44 @@
+"""Context packing: passages cut to the part nearest the question, within the token budget."""
+
+from ragcli.prompting import build_prompt, correction_messages, focus
+from ragcli.records import Hit
+
+
+def words(text):
+    return len(text.split())
+
+
+TEXT = (
+    "Git has many commands. Most of them take options. "
+    "The store helper saves credentials in ~/.git-credentials by default. "
+    "The file is readable only by the user. Other helpers exist for macOS and Windows. "
+    "Finally, caching helpers keep credentials in memory."
+)
+
+
+def test_focus_keeps_the_sentence_that_answers_and_its_neighbours():
+    cut = focus(TEXT, "Where does the store helper save credentials?", words, 20)
+    assert "~/.git-credentials" in cut and words(cut) <= 22
+    assert cut.startswith("… ") and cut.endswith(" …")
+    assert "Finally" not in cut
+
+
+def test_focus_leaves_short_passages_and_zero_limits_alone():
+    assert focus(TEXT, "anything", words, 0) == TEXT
+    assert focus(TEXT, "anything", words, 1000) == TEXT
+
+
+def test_build_prompt_cuts_each_passage_and_packs_within_budget():
+    hits = [Hit(rank=n, score=1.0, path=f"/d/{n}.html", page=None, chunk_id=n, text=TEXT) for n in range(1, 6)]
+    whole = build_prompt("Where does the store helper save credentials?", hits, words, 120)
+    cut = build_prompt("Where does the store helper save credentials?", hits, words, 120, passage_tokens=20)
+    assert len(cut.hits) > len(whole.hits)
+    assert all("~/.git-credentials" in hit.text for hit in cut.hits)
+    assert sum(words(h.text) for h in cut.hits) <= 120
+
+
+def test_correction_round_shows_the_draft_and_the_unsupported_sentences():
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    again = correction_messages(messages, "Draft. Invented.", ["Invented."])
+    assert again[:2] == messages and again[2] == {"role": "assistant", "content": "Draft. Invented."}
+    assert "- Invented." in again[3]["content"] and again[3]["role"] == "user"

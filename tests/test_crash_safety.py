@@ -42,6 +42,17 @@ def catalog_is_consistent(index_dir):
     return chunks == terms and orphans == 0 and mismatched == 0, chunks
 
 
+def committed_anything(index_dir):
+    if not (index_dir / "catalog.sqlite3").exists():
+        return False
+    db = sqlite3.connect(index_dir / "catalog.sqlite3")
+    try:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is not None and \
+            db.execute("SELECT 1 FROM meta WHERE key = 'format_version'").fetchone() is not None
+    finally:
+        db.close()
+
+
 def environment(tmp_path, **extra):
     return {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_EMBEDDING_MODEL": "hash",
             "RAG_GENERATION_MODEL": "echo", **extra}
@@ -76,8 +87,12 @@ def test_sigkill_during_ingest_leaves_a_usable_index(tmp_path, trial):
     # Early kills land in start-up and the first batches, late ones in the removal pass and vector file write.
     interrupted = kill_after(["ingest", str(corpus), "--json"], env, random.Random(trial).uniform(0.5, 4.5))
 
-    if (tmp_path / "index" / "catalog.sqlite3").exists():
+    if committed_anything(tmp_path / "index"):
         assert_usable(env, tmp_path / "index")
+    else:
+        # Killed before the first commit: the previous state, no index, reported as such.
+        status = rag(env, "status", "--json")
+        assert status.returncode != 0 and "no index" in status.stderr, status.stderr
 
     finished = rag(env, "ingest", str(corpus), "--json")
     if interrupted:

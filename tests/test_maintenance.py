@@ -289,3 +289,11 @@ def test_install_works_without_an_existing_crontab(settings, tmp_path, monkeypat
     plan = build_schedule(settings, config_file=None, environ={})
     install_schedule(plan)
     assert table.read_text() == plan.line + "\n"
+
+
+def test_an_index_whose_first_ingest_was_killed_before_committing_reads_as_no_index(settings):
+    settings.index_path.mkdir(parents=True)
+    # What a kill between creating the file and the first commit leaves: a catalog with no metadata.
+    sqlite3.connect(settings.index_path / "catalog.sqlite3").close()
+    with pytest.raises(IndexStateError, match="no index"):
+        Index.open_for_reading(settings)

@@ -134,8 +134,14 @@ class Catalog:
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
         if create:
-            connection.executescript(_SCHEMA)
+            # One transaction, so that a kill during creation never leaves half a schema behind.
+            connection.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
         return cls(connection, path)
+
+    def is_initialised(self) -> bool:
+        """Whether a writer has committed the index's metadata (false for a file a killed first run left empty)."""
+        has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        return has_meta is not None and self.get_meta("format_version") is not None
 
     def close(self) -> None:
         self._db.close()

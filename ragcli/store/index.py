@@ -40,7 +40,16 @@ class Index:
                 hint="Run `rag ingest PATH...` first, or point --index / RAG_INDEX at an existing index.",
             )
         index = cls(settings, Catalog.open(path, create=False))
-        index._check_format()
+        try:
+            if not index.catalog.is_initialised():
+                raise IndexStateError(
+                    f"no index at {directory} yet: the first ingest has not committed anything",
+                    hint="Run `rag ingest PATH...` (again, if the first run was interrupted).",
+                )
+            index._check_format()
+        except BaseException:
+            index.close()
+            raise
         return index
 
     @classmethod

@@ -5,7 +5,9 @@ come from `naive_baseline.py --save-index DIR`, embedded once), ragcli dense
 only, lexical only, hybrid, and hybrid + second stage. Quality is scored by
 shared/eval/devset/score.py; latency is per query, in process, models loaded,
 median and p95 over all questions. The second stage runs with its vector cache
-off, so its latency is the cost of a query that has not been seen before.
+off unless `--set reranking.cache=true` is given; `--cold N` then also times N
+questions (spread over the file) with the cache off, the cost of a query whose
+passages were never seen before.
 
     python benchmarks/naive_baseline.py --corpus C1 --corpus C2 --qa QA --out naive.jsonl --save-index NAIVE_DIR
     python benchmarks/retrieval_table.py --index INDEX --naive NAIVE_DIR [--qa QA] [--out results.json]
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--qa", type=Path, default=SHARED_EVAL / "qa.jsonl")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--out", type=Path, help="Write the raw numbers (JSON) here.")
+    parser.add_argument("--cold", type=int, default=0, help="Also time the second stage cache-less on N questions.")
     parser.add_argument("--only", default="", help="Comma-separated row names to run (default: all).")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="Override a setting for every ragcli row (e.g. reranking.candidates=30).")
@@ -118,6 +121,19 @@ def main() -> None:
             continue
         results["rows"][name] = run_queries(name, questions, make(), work, args.qa)
         print(table_line(name, results["rows"][name]), flush=True)
+    if args.cold and second is not None:
+        cold_settings = dataclasses.replace(base, reranking=dataclasses.replace(base.reranking, mode="on", cache=False))
+        cold_reranker = load_reranker(cold_settings)
+        searcher = Searcher(cold_settings, index, embedder, cold_reranker)
+        sample = questions[:: max(1, len(questions) // args.cold)][: args.cold]
+        timings = []
+        for item in sample:
+            started = time.perf_counter()
+            searcher.search(item["question"], args.k)
+            timings.append((time.perf_counter() - started) * 1000)
+        results["second_stage_cold_ms_p50"] = statistics.median(timings)
+        results["second_stage_cold_n"] = len(timings)
+        print(f"second stage, cache off: p50 {statistics.median(timings):.0f} ms over {len(timings)} questions", flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     print("\n".join(markdown(results)))

@@ -70,7 +70,11 @@ class RetrievalSettings:
     candidates: int = 50
     lexical: bool = True
     dense_weight: float = 1.0
-    lexical_weight: float = 1.0
+    # Keyword evidence (exact option names, error codes) counts more than the dense match: on the dev
+    # set 1.5 beat 1.0 on both corpora (benchmarks/RESULTS.md).
+    lexical_weight: float = 1.5
+    # BM25 weight of a chunk's title/heading line against its text (1.0).
+    heading_weight: float = 0.5
     rrf_k: int = 60
     max_per_page: int = 2
     # `ask` abstains without calling the model when no passage is at least this similar (cosine).
@@ -88,7 +92,8 @@ class RetrievalSettings:
 
 @dataclass(frozen=True)
 class RerankingSettings:
-    # "off"; "on" (fails when the model is missing); "auto" (on when the model is installed).
+    # "off"; "on" (fails when the model is missing); "auto" (on when the model is installed and
+    # `device` is a GPU: on CPU the second stage costs seconds per query).
     mode: str = "auto"
     # "all-mpnet-base-v2" (bundled, re-scores as a bi-encoder), "overlap" (a test fake),
     # or the path of a local CrossEncoder or sentence-transformers folder.
@@ -340,6 +345,7 @@ def _validate(settings: Settings) -> None:
         ("retrieval.dense_weight", settings.retrieval.dense_weight >= 0, "0 or more"),
         ("retrieval.lexical_weight", settings.retrieval.lexical_weight >= 0, "0 or more"),
         ("retrieval.neighbours", settings.retrieval.neighbours >= 0, "0 or more"),
+        ("retrieval.heading_weight", settings.retrieval.heading_weight >= 0, "0 or more"),
         ("reranking.candidates", settings.reranking.candidates >= 1, "at least 1"),
         ("reranking.weight", settings.reranking.weight >= 0, "0 or more"),
         ("reranking.batch_size", settings.reranking.batch_size >= 1, "at least 1"),

@@ -34,8 +34,11 @@ def test_modes(settings, monkeypatch):
     def not_installed(model):
         raise bundled.ModelNotInstalled("bundled model x is not installed", hint=model.install)
 
+    # auto runs the second stage only on a GPU device, and only when it is installed.
+    assert load_reranker(with_reranking(settings, mode="auto", model="overlap", device="cpu")) is None
+    assert isinstance(load_reranker(with_reranking(settings, mode="auto", model="overlap", device="cuda")), OverlapReranker)
     monkeypatch.setattr(bundled, "locate_parts", not_installed)
-    assert load_reranker(with_reranking(settings, mode="auto")) is None
+    assert load_reranker(with_reranking(settings, mode="auto", device="cuda")) is None
     with pytest.raises(ModelError, match="not installed") as error:
         load_reranker(with_reranking(settings, mode="on"))
     assert "--no-deps" in error.value.hint

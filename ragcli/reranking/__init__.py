@@ -56,9 +56,14 @@ def _from_folder(settings: Settings, folder: Path) -> Reranker:
 
 
 def load_reranker(settings: Settings) -> Reranker | None:
-    """The configured second stage, or None when it is off (or, in auto mode, not installed)."""
+    """The configured second stage, or None when it is off.
+
+    ``auto`` runs it where it is cheap: on a GPU (``reranking.device`` other than
+    "cpu") and only when its model is installed. On CPU the bundled mpnet costs
+    seconds per query (benchmarks/RESULTS.md), so there it runs only with ``on``.
+    """
     options = settings.reranking
-    if options.mode == "off":
+    if options.mode == "off" or (options.mode == "auto" and options.device == "cpu"):
         return None
     factory = RERANKERS.get(options.model.lower())
     if factory is not None:

@@ -85,7 +85,7 @@ class Searcher:
         similarity = dict(dense)
         rankings = [(options.dense_weight, [chunk_id for chunk_id, _ in dense])]
         if options.lexical:
-            lexical = catalog.lexical_search(query, pool, document_ids)
+            lexical = catalog.lexical_search(query, pool, document_ids, options.heading_weight)
             rankings.append((options.lexical_weight, [chunk_id for chunk_id, _ in lexical]))
         fused = reciprocal_rank_fusion(rankings, options.rrf_k)
         stored = catalog.chunks([chunk_id for chunk_id, _ in fused])

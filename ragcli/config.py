@@ -65,7 +65,7 @@ class RetrievalSettings:
 class GenerationSettings:
     model: str = "qwen2.5-coder-0.5b"
     n_ctx: int = 4096
-    # About three 200-token passages: 0.63x the median time to first token of 1536 (benchmarks/RESULTS.md).
+    # About three 200-token passages: fewer prompt tokens, sooner first token (benchmarks/RESULTS.md).
     context_tokens: int = 800
     # Each passage is cut to its sentences nearest the question, at most this many tokens (0: whole).
     passage_tokens: int = 0

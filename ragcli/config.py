@@ -112,7 +112,8 @@ class RerankingSettings:
 class GenerationSettings:
     model: str = "qwen2.5-coder-0.5b"
     n_ctx: int = 4096
-    context_tokens: int = 1536
+    # About three 200-token passages: fewer prompt tokens, sooner first token (benchmarks/RESULTS.md).
+    context_tokens: int = 800
     # Each passage is cut to its sentences nearest the question, at most this many tokens (0: whole).
     passage_tokens: int = 0
     max_answer_tokens: int = 384

@@ -97,3 +97,18 @@ def test_chat_plain_output_streams_answers_and_sources(tmp_path, docs):
     result = runner.invoke(app, ["chat"], env=env, input="What does the dip group stand for?\n")
     assert result.exit_code == 0, result.output
     assert "[1]" in result.stdout and "Sources:" in result.stdout
+
+
+def test_chat_type_filter_scopes_every_turn(tmp_path, docs):
+    env = {
+        "RAG_INDEX": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache"),
+        "RAG_EMBEDDING_MODEL": "hash", "RAG_GENERATION_MODEL": "echo",
+    }
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(docs)], env=env).exit_code == 0
+    questions = "What does the dip group stand for?\nWhat is the default weight of a glob pattern?\n"
+    result = runner.invoke(app, ["chat", "--json", "--rewrite", "simple", "--type", "pdf"], env=env, input=questions)
+    assert result.exit_code == 0, result.output
+    turns = [json.loads(line) for line in result.stdout.splitlines()]
+    sources = [s["path"] for t in turns for s in t["sources"]]
+    assert len(turns) == 2 and sources and all(path.endswith(".pdf") for path in sources)

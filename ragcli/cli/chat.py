@@ -13,6 +13,7 @@ from ragcli.cli import (
     IndexOption, KOption, LoraOption, ModelOption, ReasoningOption, VerifierOption, _run, _settings, answer_flags, app,
     reasoning_to_stderr, stream_to_terminal,
 )
+from ragcli.cli.scoping import PathOption, TypeOption, scope_flags
 
 HELP_LINE = "Ask a question; follow-ups may refer to earlier turns. /reset forgets the conversation, /exit (or Ctrl-D) quits."
 
@@ -37,6 +38,8 @@ def chat(
     lora: Optional[Path] = LoraOption,
     show_reasoning: Optional[bool] = ReasoningOption,
     verifier: Optional[str] = VerifierOption,
+    path: Optional[list[str]] = PathOption,
+    kind: Optional[list[str]] = TypeOption,
     rewrite: Optional[str] = typer.Option(None, "--rewrite", help="Rewrite follow-ups with the model (llm) or by carrying the topic over (simple)."),
 ) -> None:
     """Talk with your documents: questions are read from the terminal (or stdin), one per line."""
@@ -44,7 +47,8 @@ def chat(
     from ragcli.cli.rendering import render_sources
 
     def action() -> None:
-        flags = {"retrieval.k": k, "chat.rewrite": rewrite, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier)}
+        flags = {"retrieval.k": k, "chat.rewrite": rewrite, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier),
+                 **scope_flags(path, kind)}
         settings = _settings(ctx, flags, index)
         interactive = sys.stdin.isatty()
         conversation = open_conversation(settings)

@@ -19,7 +19,6 @@ median time to first token and generation tokens/s.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys

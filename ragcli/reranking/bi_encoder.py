@@ -7,7 +7,6 @@ runs over the few fused candidates, so its cost is per query, not per corpus.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Sequence
@@ -15,26 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from ragcli.config import RerankingSettings
+from ragcli.embedding.sentence_transformer import import_sentence_transformers
 from ragcli.errors import ModelError
 from ragcli.reranking.cache import VectorCache, passage_key
-
-
-def import_sentence_transformers():
-    """The sentence_transformers module, set up so that the hub is never contacted and nothing is logged."""
-    # Any attempt to reach the hub at run time must fail fast.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import sentence_transformers
-    except ImportError:
-        raise ModelError("sentence-transformers is not installed", hint="pip install sentence-transformers") from None
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    return sentence_transformers
 
 
 def load_sentence_transformer(folder: Path, device: str):

@@ -15,10 +15,10 @@ import os
 import shutil
 import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from ragcli.errors import ModelError
+from ragcli.generation.bundled import locate_package_files
 
 
 class ModelNotInstalled(ModelError):
@@ -54,19 +54,8 @@ _SKIPPED = {"desktop.ini"}
 
 
 def locate_parts(model: BundledFolder) -> list[Path]:
-    paths: list[Path] = []
-    for distribution, relative in model.parts:
-        try:
-            path = Path(str(metadata.distribution(distribution).locate_file(relative)))
-        except metadata.PackageNotFoundError:
-            raise ModelNotInstalled(
-                f"bundled model {model.name} is not installed (package {distribution} is missing)",
-                hint=f"Install it with: {model.install}   (or set reranking.mode = \"off\")",
-            ) from None
-        if not path.is_file():
-            raise ModelError(f"bundled model {model.name}: {relative} is missing from package {distribution}", hint=f"Reinstall: {model.install}")
-        paths.append(path)
-    return paths
+    return locate_package_files(model.name, model.parts, model.install, missing=ModelNotInstalled,
+                                hint_tail='   (or set reranking.mode = "off")')
 
 
 def _listing(folder: Path) -> dict[str, int]:

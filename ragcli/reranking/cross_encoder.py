@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ragcli.config import RerankingSettings
 from ragcli.errors import ModelError
-from ragcli.reranking.bi_encoder import import_sentence_transformers
+from ragcli.embedding.sentence_transformer import import_sentence_transformers
 
 
 class CrossEncoderReranker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,6 +22,12 @@ UNSUPPORTED_MARK = "[unsupported]"
 REVISED_NOTICE = "\n\n(revised after verification) "
 
 
+def for_the_model(settings: Settings) -> Settings:
+    """The retrieval settings for a prompt: merged passages are long and crowd the context budget."""
+    retrieval = dataclasses.replace(settings.retrieval, merge_adjacent=settings.generation.merge_adjacent)
+    return dataclasses.replace(settings, retrieval=retrieval)
+
+
 class Answerer:
     """A searcher, a generator and a verifier, loaded once, answering many questions."""
 
@@ -32,7 +39,7 @@ class Answerer:
 
     @classmethod
     def open(cls, settings: Settings) -> "Answerer":
-        searcher = Searcher.open(settings)
+        searcher = Searcher.open(for_the_model(settings))
         try:
             return cls(settings, searcher, load_generator(settings))
         except BaseException:

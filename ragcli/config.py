@@ -116,6 +116,9 @@ class GenerationSettings:
     context_tokens: int = 800
     # Each passage is cut to its sentences nearest the question, at most this many tokens (0: whole).
     passage_tokens: int = 0
+    # Adjacent hits joined into one passage in the prompt (retrieval.merge_adjacent is for search).
+    # Off: separate chunks let more distinct passages into the budget (README, "Passages for the model").
+    merge_adjacent: bool = False
     max_answer_tokens: int = 384
     temperature: float = 0.1
     # 0 uses every available core, up to 8 (see generation.llama.default_threads).

@@ -130,10 +130,12 @@ def evaluate(
     reranker_id = searcher.reranker.id if searcher.reranker is not None else None
     answerer = None
     if with_answers:
-        from ragcli.answering import Answerer
+        from ragcli.answering import Answerer, for_the_model
         from ragcli.generation import load_generator
 
-        answerer = Answerer(settings, searcher, load_generator(settings))
+        # The same index and models; only the passage shaping for prompts differs from search's.
+        prompt_searcher = Searcher(for_the_model(settings), searcher.index, searcher.embedder, searcher.reranker)
+        answerer = Answerer(settings, prompt_searcher, load_generator(settings))
     rows: list[tuple[Question, int | None]] = []
     lines: list[dict] = []
     timings: list[float] = []

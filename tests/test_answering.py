@@ -127,3 +127,17 @@ def test_judge_sharing_the_generator_checks_after_the_draft(indexed):
     result, _, generator = answer(settings, true, "yes")
     assert len(generator.prompts) == 2 and "Reply with one word" in generator.prompts[1][0]["content"]
     assert not result.abstained and result.verification["per_sentence"][0]["method"] == "llm"
+
+
+def test_prompt_passages_follow_the_generation_merge_setting_not_searchs(indexed):
+    from ragcli.answering import for_the_model
+
+    query = "ninja build manual rules variables"
+    merged_for_search = with_options(indexed, retrieval={"merge_adjacent": True})
+    with Searcher.open(merged_for_search, reranker=None) as searcher:
+        assert any(len(h.chunk_ids) > 1 for h in searcher.search(query, k=8).hits)
+    assert merged_for_search.generation.merge_adjacent is False
+    with Searcher.open(for_the_model(merged_for_search), reranker=None) as searcher:
+        assert all(len(h.chunk_ids) == 1 for h in searcher.search(query, k=8).hits)
+    merged_for_prompts = with_options(merged_for_search, generation={"merge_adjacent": True})
+    assert for_the_model(merged_for_prompts).retrieval.merge_adjacent is True

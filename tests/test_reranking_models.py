@@ -8,6 +8,7 @@ import pytest
 from ragcli.config import load_settings
 from ragcli.reranking import load_reranker
 from ragcli.reranking.bi_encoder import BiEncoderReranker
+from ragcli.reranking.bundled import ModelNotInstalled
 from ragcli.reranking.cross_encoder import CrossEncoderReranker
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,11 @@ PASSAGES = [
 def test_bundled_mpnet_prefers_the_relevant_passage_and_caches_vectors(tmp_path):
     # The model folder is assembled once into the user's cache, like the bundled generators.
     settings = load_settings(flags={"reranking.mode": "on"}, environ={})
-    reranker = load_reranker(settings)
+    try:
+        reranker = load_reranker(settings)
+    except ModelNotInstalled:
+        # An optional model, not installed by the default set-up.
+        pytest.skip("all-mpnet-base-v2 is not installed: RAGCLI_EXTRA_MODELS=all-mpnet-base-v2 bash scripts/setup.sh")
     assert isinstance(reranker, BiEncoderReranker) and reranker.id == "sentence-transformers/all-mpnet-base-v2"
     scores = reranker.score(QUERY, PASSAGES)
     assert scores[1] > scores[0] + 0.2

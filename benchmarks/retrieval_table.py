@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,14 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_EVAL = ROOT.parent / "shared" / "eval" / "devset"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def score(results: Path, qa: Path) -> dict:
-    output = subprocess.run(
-        [sys.executable, str(SHARED_EVAL / "score.py"), str(results), "--qa", str(qa), "--json"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    return json.loads(output[output.index("{"):])
+from bench import score  # noqa: E402  (score.py is run the same way by every benchmark)
 
 
 def run_queries(name: str, questions: list[dict], search, work: Path, qa: Path) -> dict:

@@ -70,11 +70,15 @@ def test_conversation_rewrites_follow_ups_before_retrieval(settings, docs):
     conversation.answerer.close()
 
 
-def test_chat_cli_answers_each_line_as_json(tmp_path, docs):
-    env = {
+def fake_model_env(tmp_path):
+    return {
         "RAG_INDEX": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache"),
         "RAG_EMBEDDING_MODEL": "hash", "RAG_GENERATION_MODEL": "echo",
     }
+
+
+def test_chat_cli_answers_each_line_as_json(tmp_path, docs):
+    env = fake_model_env(tmp_path)
     runner = CliRunner()
     assert runner.invoke(app, ["ingest", str(docs)], env=env).exit_code == 0
     questions = "What does the dip group stand for?\n\n/reset\nWhich uid did the operator user have?\nAnd its shell?\n/exit\nignored\n"
@@ -88,10 +92,7 @@ def test_chat_cli_answers_each_line_as_json(tmp_path, docs):
 
 
 def test_chat_plain_output_streams_answers_and_sources(tmp_path, docs):
-    env = {
-        "RAG_INDEX": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache"),
-        "RAG_EMBEDDING_MODEL": "hash", "RAG_GENERATION_MODEL": "echo",
-    }
+    env = fake_model_env(tmp_path)
     runner = CliRunner()
     runner.invoke(app, ["ingest", str(docs)], env=env)
     result = runner.invoke(app, ["chat"], env=env, input="What does the dip group stand for?\n")
@@ -100,10 +101,7 @@ def test_chat_plain_output_streams_answers_and_sources(tmp_path, docs):
 
 
 def test_chat_type_filter_scopes_every_turn(tmp_path, docs):
-    env = {
-        "RAG_INDEX": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache"),
-        "RAG_EMBEDDING_MODEL": "hash", "RAG_GENERATION_MODEL": "echo",
-    }
+    env = fake_model_env(tmp_path)
     runner = CliRunner()
     assert runner.invoke(app, ["ingest", str(docs)], env=env).exit_code == 0
     questions = "What does the dip group stand for?\nWhat is the default weight of a glob pattern?\n"

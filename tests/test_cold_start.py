@@ -9,17 +9,12 @@ import pytest
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "onnx", "faiss", "llama_cpp", "tokenizers", "pypdf", "bs4")
 
-# Runs the real CLI entry point in a fresh interpreter, then reports which heavy modules it imported.
+# Runs the real CLI (main() without its fast exit) in a fresh interpreter, then reports which heavy modules it imported.
 PROBE = (
     "import json, sys\n"
-    "from ragcli.cli import main\n"
+    "from ragcli.cli import run\n"
     "sys.argv = ['rag', *json.loads(sys.argv[1])]\n"
-    "try:\n"
-    "    main()\n"
-    "except SystemExit as exc:\n"
-    "    code = exc.code\n"
-    "else:\n"
-    "    code = 0\n"
+    "code = run()\n"
     f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
     "sys.stderr.write('\\nPROBE ' + json.dumps({'code': code, 'heavy': heavy}) + '\\n')\n"
 )
@@ -66,3 +61,17 @@ def test_search_with_the_onnx_backend_never_imports_torch(tmp_path, docs):
     assert found["code"] == 0, result.stderr
     assert set(found["heavy"]) <= {"onnxruntime", "onnx", "tokenizers", "faiss"}, found
     assert "torch" not in found["heavy"]
+
+
+def test_the_entry_point_exits_fast_with_the_commands_code_and_all_its_output(tmp_path, docs):
+    """main() leaves through os._exit: the exit code and buffered output must still arrive whole."""
+    env = {**base_env(tmp_path), "RAG_EMBEDDING_MODEL": "hash"}
+    command = [sys.executable, "-m", "ragcli"]
+    missing = subprocess.run([*command, "search", "anything"], capture_output=True, text=True, env=env, timeout=600)
+    assert missing.returncode == 1 and "no index" in missing.stderr
+    assert subprocess.run([*command, "ingest", str(docs)], capture_output=True, env=env, timeout=600).returncode == 0
+    found = subprocess.run([*command, "search", "zlib", "--json", "--k", "5"], capture_output=True, text=True, env=env, timeout=600)
+    assert found.returncode == 0, found.stderr
+    assert len(json.loads(found.stdout)["hits"]) == 5
+    wrong = subprocess.run([*command, "search"], capture_output=True, text=True, env=env, timeout=600)
+    assert wrong.returncode == 2 and "missing argument" in wrong.stderr.lower()

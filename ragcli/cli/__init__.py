@@ -394,5 +394,28 @@ def eval_command(
 from ragcli.cli import chat as _chat  # noqa: E402,F401
 
 
+def run() -> int:
+    """Run the command named in sys.argv; its exit code."""
+    try:
+        app()
+    except SystemExit as exit_:
+        if exit_.code is None or isinstance(exit_.code, int):
+            return exit_.code or 0
+        print(exit_.code, file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> None:
-    app()
+    code = run()
+    # Tearing down the loaded models and libraries (ONNX Runtime, FAISS, llama.cpp) takes a tenth of a
+    # second or more and does nothing useful: every file is closed or committed by now. Flush, then leave.
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a broken pipe (`rag search ... | head`)
+            pass
+    os._exit(code)

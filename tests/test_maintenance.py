@@ -6,6 +6,7 @@ import sqlite3
 import stat
 import threading
 
+import numpy as np
 import pytest
 
 from ragcli.check import check_index
@@ -99,6 +100,24 @@ def test_check_finds_catalog_damage_and_repair_fixes_it(settings, docs):
     report = ingest(settings, [docs])
     assert report.indexed == 2  # the document whose row was deleted, and the one that lost a damaged chunk
     assert lost[1] in {hit.path for hit in search(settings, "anything at all", k=200).hits}
+    assert check_index(settings).ok
+
+
+def test_check_probes_of_the_vector_file_skip_damaged_vectors(settings, docs, monkeypatch):
+    """The vector-file probe samples chunks at random; one with a damaged vector once crashed the check."""
+    from ragcli.store import integrity
+
+    ingest(settings, [docs])
+    db = raw_db(settings)
+    db.execute("UPDATE chunks SET vector = x'00' WHERE id = (SELECT min(id) FROM chunks)")
+    nan = np.full(int(db.execute("SELECT length(vector) FROM chunks LIMIT 1").fetchone()[0]) // 4, np.nan, dtype=np.float32)
+    db.execute("UPDATE chunks SET vector = ? WHERE id = (SELECT max(id) FROM chunks)", (nan.tobytes(),))
+    db.commit()
+    db.close()
+    monkeypatch.setattr(integrity, "_PROBES", 100_000)  # every chunk is probed
+    report = check_index(settings)
+    assert {finding.code for finding in report.problems} == {"bad-vectors"}, report.to_json()
+    assert check_index(settings, repair_damage=True).ok
     assert check_index(settings).ok
 
 

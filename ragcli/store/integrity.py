@@ -170,15 +170,21 @@ def _check_vector_file(index: Index, report: CheckReport) -> None:
         ))
         return
     mismatched = 0
-    rows = catalog.connection.execute("SELECT id, vector FROM chunks ORDER BY random() LIMIT ?", (_PROBES,)).fetchall()
+    # Damaged vectors are reported as bad-vectors; probing with one would only crash the check.
+    width = int(index.identity["dimension"]) * 4
+    rows = catalog.connection.execute(
+        "SELECT id, vector FROM chunks WHERE length(vector) = ? ORDER BY random() LIMIT ?", (width, _PROBES)
+    ).fetchall()
     for chunk_id, blob in rows:
         vector = np.frombuffer(blob, dtype=np.float32)
+        if not np.isfinite(vector).all():
+            continue
         found = store.search(vector, 1)
         if found and found[0][0] == chunk_id:
             continue
         # Identical text gives identical vectors: another id is right if the catalog holds the same vector for it.
         twin = catalog.connection.execute("SELECT vector FROM chunks WHERE id = ?", (found[0][0],)).fetchone() if found else None
-        twin_vector = None if twin is None else np.frombuffer(twin[0], dtype=np.float32)
+        twin_vector = None if twin is None or len(twin[0]) != width else np.frombuffer(twin[0], dtype=np.float32)
         if twin_vector is None or twin_vector.shape != vector.shape or not np.allclose(twin_vector, vector, atol=1e-5):
             mismatched += 1
     if mismatched:

@@ -50,7 +50,7 @@ def run_queries(name: str, questions: list[dict], search, work: Path, qa: Path) 
     }
 
 
-def naive_search(naive_dir: Path, model, k: int):
+def naive_search(naive_dir: Path, embedder, k: int):
     import faiss
     import numpy as np
 
@@ -60,7 +60,8 @@ def naive_search(naive_dir: Path, model, k: int):
     index.add(vectors)
 
     def search(question: str) -> list[dict]:
-        query = model.encode([question], normalize_embeddings=True, convert_to_numpy=True)
+        # The same MiniLM (fp32 ONNX gives sentence-transformers' vectors), unit length.
+        query = embedder.embed([question])
         _, ids = index.search(query, k)
         return [{"path": meta[i][0], "page": meta[i][1]} for i in ids[0] if i >= 0]
 
@@ -103,7 +104,7 @@ def main() -> None:
 
     rows = {}
     if args.naive:
-        rows["naive baseline (1000-char chunks, MiniLM, flat FAISS)"] = lambda: naive_search(args.naive, embedder._model, args.k)
+        rows["naive baseline (1000-char chunks, MiniLM, flat FAISS)"] = lambda: naive_search(args.naive, embedder, args.k)
     rows["ragcli dense only"] = lambda: ragcli_row(None, lexical=False)
     rows["ragcli lexical only"] = lambda: ragcli_row(None, dense_weight=0.0)
     rows["ragcli hybrid"] = lambda: ragcli_row(None)

@@ -97,9 +97,17 @@ def terms(text: str) -> set[str]:
     return found
 
 
+# Words an answer uses to frame what it names ("the --tool=nvimdiff option", "use the command"),
+# which documents rarely repeat next to the thing itself; they assert nothing to check.
+_FRAMING = frozenset(
+    _stem(word) for word in "option options flag flags command commands setting settings parameter parameters "
+    "argument arguments value values specify specifies specified".split()
+)
+
+
 def _claim_terms(text: str) -> set[str]:
     """The terms a sentence asserts: whole tokens only, so an identifier must appear whole."""
-    return {_stem(t.rstrip(".:")) for t in _TERM.findall(text.lower())} - _STOPWORDS - {""}
+    return {_stem(t.rstrip(".:")) for t in _TERM.findall(text.lower())} - _STOPWORDS - _FRAMING - {""}
 
 
 def unfamiliar_names(question: str, unknown: Sequence[str]) -> list[str]:

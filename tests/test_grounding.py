@@ -58,3 +58,12 @@ def test_one_invented_number_sinks_the_sentence():
     passages = ["Set http.postBuffer to 524288000 to allow large pushes; core.compression takes 0 to 9."]
     assert verify("Set http.postBuffer to 524288000.", "How?", passages, 0.6).supported
     assert not verify("Set http.postBuffer to 524288000 and core.compression to 7.", "How?", passages, 0.6).supported
+
+
+def test_framing_words_are_not_claims_but_the_value_they_frame_is():
+    question = "With git mergetool, which --tool value opens Neovim instead of Vim?"
+    passage = "You can also use one of these variants:\n--tool=gvimdiff, to open gVim instead of Vim.\n--tool=nvimdiff, to open Neovim instead of Vim."
+    answer = "The --tool=nvimdiff option opens Neovim instead of Vim."
+    assert verify(answer, question, [passage], 0.6).sentences[0].supported
+    invented = "The --tool=neovim option opens Neovim instead of Vim."
+    assert not verify(invented, question, [passage], 0.6).sentences[0].supported

@@ -111,7 +111,9 @@ class RerankingSettings:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    model: str = "qwen2.5-coder-0.5b"
+    # On the 60 answerable dev questions the 1.5B model answered 0.63 against the 0.5B's 0.35, at
+    # twice the time to first token (benchmarks/RESULTS.md, "Answers per generator").
+    model: str = "qwen2.5-coder-1.5b"
     n_ctx: int = 4096
     # About three 200-token passages: fewer prompt tokens, sooner first token (benchmarks/RESULTS.md).
     context_tokens: int = 800

@@ -157,9 +157,21 @@ def split_complete(text: str) -> tuple[list[str], str]:
 
 
 def _literals(sentence: str, question: str) -> set[str]:
-    """Verbatim spans the sentence quotes that the question did not already contain."""
+    """Verbatim spans the sentence quotes that the question did not already contain.
+
+    A command line with options in backticks (`git blame --color-by-age`) is the model composing a
+    command from the page it read, not quoting it: its words are checked one by one as terms, like
+    the rest of the sentence (so every option in it must still be in the passage). Quoted text and
+    other code spans must appear as written.
+    """
     asked = " ".join(question.lower().split())
-    spans = {" ".join(next(g for g in m.groups() if g is not None).lower().split()) for m in _LITERAL.finditer(sentence)}
+    spans = set()
+    for match in _LITERAL.finditer(sentence):
+        code, *quoted = match.groups()
+        span = " ".join(next(g for g in (code, *quoted) if g is not None).lower().split())
+        if code is not None and " " in span and any(word.startswith("-") for word in span.split()):
+            continue
+        spans.add(span)
     return {span for span in spans if span and span not in asked}
 
 

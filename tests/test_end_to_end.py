@@ -74,10 +74,10 @@ def test_real_ask_answers_with_a_citation_to_the_right_source(real_index):
 
 def test_real_ask_plain_output_streams_then_lists_sources(real_index):
     env, _ = real_index
-    result = rag(env, "ask", "Which zlib function makes deflate write the gzip format?")
+    result = rag(env, "ask", "Is zlib thread-safe?")
     assert result.returncode == 0, result.stderr
     answer, sources = result.stdout.split("Sources:")
-    assert "deflateInit2()" in answer and "[" in answer
+    assert "thread-safe" in answer and "[1]" in answer
     assert "zlib-faq.pdf, page 3" in sources
 
 

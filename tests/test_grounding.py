@@ -67,3 +67,12 @@ def test_framing_words_are_not_claims_but_the_value_they_frame_is():
     assert verify(answer, question, [passage], 0.6).sentences[0].supported
     invented = "The --tool=neovim option opens Neovim instead of Vim."
     assert not verify(invented, question, [passage], 0.6).sentences[0].supported
+
+
+def test_a_command_line_in_backticks_is_checked_word_by_word_but_other_code_spans_verbatim():
+    question = "Is there a git blame option that colours lines by age?"
+    passage = "git-blame(1)\n--color-by-age\nColor line annotations depending on the age of the line."
+    assert verify("Use `git blame --color-by-age`.", question, [passage], 0.6).sentences[0].supported
+    assert not verify("Use `git blame --color-by-date`.", question, [passage], 0.6).sentences[0].supported
+    # No option in it: a span such as a set command is a quotation and must be in the passage as written.
+    assert not verify("Use `age blame`.", question, [passage], 0.6).sentences[0].supported

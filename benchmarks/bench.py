@@ -271,8 +271,9 @@ def write_markdown(r: dict, out: Path) -> None:
         "# Benchmark results",
         "",
         f"Measured by `benchmarks/bench.py` on {r['date']}, {r['machine']}, one run, all rows side by side.",
-        f"Machine load when the run started: {r['load_start']}; when it ended: {r['load_end']} (the cores were shared,",
-        "so absolute times are inflated; the ratios compare runs made under the same conditions).",
+        f"Machine load when the run started: {r['load_start']}; when it ended: {r['load_end']} (a load above the",
+        "benchmark's own share means other jobs shared the cores and absolute times are inflated; the ratios",
+        "compare runs made under the same conditions).",
         f"Corpora: the dev set of shared/eval (git-doc HTML, {r['html_files']} files"
         + (" of 241: those holding a dev answer first, then others by name" if r["html_files"] < 241 else "")
         + "; gnuplot.pdf, 311 pages). Quality is",

@@ -16,6 +16,7 @@ from ragcli.chunking import ChunkingPlan, chunk_sections
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
 from ragcli.errors import RagError
+from ragcli.parsing import PARSER_REVISION
 from ragcli.parsing.pool import ParseOutcome, ParserPool
 from ragcli.records import Chunk, FileFailure, IngestReport, ParsedDocument
 from ragcli.store.catalog import NewChunk
@@ -33,7 +34,7 @@ class IngestEvent:
     kind: str  # "start", "file" or "finish"
     path: str = ""
     status: str = ""  # for "file": indexed, updated, unchanged, failed or removed
-    detail: str = ""
+    detail: str = ""  # for "start": why every file is read again, if it is
     total: int = 0
 
 
@@ -97,8 +98,10 @@ def _printable(path: str) -> str:
 
 
 class _Run:
-    def __init__(self, settings: Settings, index: Index, embedder: Embedder, emit: EventSink) -> None:
+    def __init__(self, settings: Settings, index: Index, embedder: Embedder, emit: EventSink, reread: bool = False) -> None:
         self.settings = settings
+        # The parsers changed since this index was built: unchanged files are parsed again too.
+        self.reread = reread
         self.index = index
         self.catalog = index.catalog
         self.embedder = embedder
@@ -136,13 +139,13 @@ class _Run:
             self.fail(path, "not a regular file (device, FIFO or socket)")
             return None
         stored = self.catalog.document(path)
-        if stored is not None and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns:
+        if stored is not None and not self.reread and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns:
             self._unchanged(path)
             return None
         if info.st_size > self.max_bytes:
             self.fail(path, f"file is {info.st_size / 2**20:.1f} MB, over the parsing.max_file_mb limit of {self.settings.parsing.max_file_mb:g} MB")
             return None
-        if stored is not None:
+        if stored is not None and not self.reread:
             # Touched but identical: hash it here (streaming, never a FIFO) rather than parse it again.
             try:
                 sha256 = _file_sha256(path)
@@ -251,13 +254,16 @@ def ingest(
             roots = _outermost([Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.roots()])
             if not roots:
                 raise RagError("nothing to ingest: no path given and the index remembers no folders", hint="Run `rag ingest PATH...`.")
-            run = _Run(settings, index, embedder, emit)
+            revision = index.catalog.get_meta("parser_revision")
+            reread = revision != PARSER_REVISION and index.catalog.counts()["documents"] > 0
+            run = _Run(settings, index, embedder, emit, reread)
             present = [root for root in roots if os.path.lexists(root)]
             for root in roots:
                 if root not in present:
                     run.fail(str(root), "no such file or directory")
             candidates = list(walk(present))
-            emit(IngestEvent("start", total=len(candidates)))
+            why = "the parsers changed since this index was built: every file is read again once (vectors of unchanged text are reused)"
+            emit(IngestEvent("start", total=len(candidates), detail=why if reread else ""))
             with index.catalog.transaction(changes_chunks=False):
                 for root in present:
                     index.catalog.add_root(str(root))
@@ -282,6 +288,9 @@ def ingest(
             with index.catalog.transaction(changes_chunks=False):
                 run.report.seconds = time.monotonic() - started
                 index.catalog.set_meta("last_ingest", {"at": time.time(), **run.report.to_json()})
+                # Only a run over every remembered folder has read all documents with today's parsers.
+                if {str(root) for root in present} >= set(index.catalog.roots()):
+                    index.catalog.set_meta("parser_revision", PARSER_REVISION)
             emit(IngestEvent("finish"))
             return run.report
         finally:

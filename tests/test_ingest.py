@@ -230,3 +230,68 @@ def test_vector_file_of_another_catalog_is_not_trusted(settings, docs, tmp_path)
         shutil.copy2(saved / name, settings.index_path / name)
     hits = search(settings, "zebras stripes", k=3).hits
     assert [h.path for h in hits] == [str(other / "zebra.txt")]
+
+
+class CountingEmbedder:
+    """The hash fake, counting the texts it is asked to embed."""
+
+    def __init__(self):
+        from ragcli.embedding.hashing import HashEmbedder
+
+        self._inner = HashEmbedder()
+        self.id, self.dimension, self.max_tokens = self._inner.id, self._inner.dimension, self._inner.max_tokens
+        self.embedded = 0
+
+    def count_tokens(self, texts):
+        return self._inner.count_tokens(texts)
+
+    def embed(self, texts):
+        self.embedded += len(texts)
+        return self._inner.embed(texts)
+
+
+def _parser_revision(settings):
+    index = Index.open_for_reading(settings)
+    try:
+        return index.catalog.get_meta("parser_revision")
+    finally:
+        index.close()
+
+
+def _set_parser_revision(settings, value):
+    import sqlite3
+
+    db = sqlite3.connect(settings.index_path / "catalog.sqlite3")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'parser_revision'", (str(value),))
+    db.commit()
+    db.close()
+
+
+def test_an_index_from_older_parsers_re_reads_every_file_once_and_reuses_vectors(settings, docs):
+    from ragcli.parsing import PARSER_REVISION
+
+    ingest(settings, [docs])
+    assert _parser_revision(settings) == PARSER_REVISION
+    _set_parser_revision(settings, PARSER_REVISION - 1)
+    embedder, events = CountingEmbedder(), []
+    report = ingest(settings, [], embedder=embedder, on_event=events.append)
+    assert report.updated == 5 and report.unchanged == 0
+    assert "parsers changed" in events[0].detail
+    assert embedder.embedded == 0  # same text, same vectors: nothing is embedded again
+    assert _parser_revision(settings) == PARSER_REVISION
+    again = ingest(settings, [])
+    assert again.unchanged == 5 and again.updated == 0
+
+
+def test_a_partial_ingest_leaves_the_index_marked_for_re_reading(settings, docs, tmp_path):
+    from ragcli.parsing import PARSER_REVISION
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "note.md").write_text("# Note\n\nA second folder.\n")
+    ingest(settings, [docs, other])
+    _set_parser_revision(settings, PARSER_REVISION - 1)
+    ingest(settings, [other])
+    assert _parser_revision(settings) == PARSER_REVISION - 1  # docs/ was not read again yet
+    report = ingest(settings, [])
+    assert report.updated == 6 and _parser_revision(settings) == PARSER_REVISION

@@ -41,8 +41,11 @@ class IngestProgress:
             self._bar.stop()
 
     def on_event(self, event: IngestEvent) -> None:
-        if event.kind == "start" and self._bar is not None:
-            self._task = self._bar.add_task("", total=event.total)
+        if event.kind == "start":
+            if event.detail and not self.quiet:
+                _log(f"note: {event.detail}")
+            if self._bar is not None:
+                self._task = self._bar.add_task("", total=event.total)
             return
         if event.kind != "file":
             return

@@ -11,6 +11,12 @@ from ragcli.errors import DocumentError
 from ragcli.records import ParsedDocument
 
 
+# Raised whenever a parser's output changes for files it could already read, so that an index built
+# before re-reads every file once (vectors of unchanged chunk text are reused, not recomputed).
+# 2: PDF pages are cut where their bookmarks start.
+PARSER_REVISION = 2
+
+
 class Parser(Protocol):
     def __call__(self, data: bytes, path: Path) -> ParsedDocument: ...
 

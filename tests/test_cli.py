@@ -207,3 +207,18 @@ def test_schedule_prints_a_crontab_line(env):
     plan = json.loads(result.stdout)
     assert plan["line"].startswith("45 1 * * * ") and "ingest --quiet --wait" in plan["line"] and not plan["installed"]
     assert run(env, "schedule", "--at", "99:99").exit_code == 2
+
+
+def test_quiet_ingest_still_says_why_an_upgraded_index_reads_every_file_again(env, docs, tmp_path):
+    import sqlite3
+
+    assert run(env, "ingest", str(docs), "--quiet").exit_code == 0
+    db = sqlite3.connect(tmp_path / "index" / "catalog.sqlite3")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'parser_revision'")
+    db.commit()
+    db.close()
+    result = run(env, "ingest", "--quiet")
+    assert result.exit_code == 0
+    assert "note: the parsers changed" in result.stderr and "5 indexed (5 updated)" in result.stderr
+    quiet_again = run(env, "ingest", "--quiet")
+    assert "note:" not in quiet_again.stderr and "5 unchanged" in quiet_again.stderr

@@ -42,10 +42,10 @@ class IngestProgress:
 
     def on_event(self, event: IngestEvent) -> None:
         if event.kind == "start":
-            if event.detail and not self.quiet:
-                _log(f"note: {event.detail}")
             if self._bar is not None:
                 self._task = self._bar.add_task("", total=event.total)
+            if event.detail:  # once after an upgrade, and it explains a long night: shown even with --quiet
+                self._show(f"note: {event.detail}", always=True)
             return
         if event.kind != "file":
             return
@@ -58,9 +58,12 @@ class IngestProgress:
             message = f"{event.status}: {event.path}" + (f" ({event.detail})" if event.detail else "")
         else:
             return
+        self._show(message, always=event.status == "failed")
+
+    def _show(self, message: str, always: bool) -> None:
         if self._bar is not None:
             self._bar.console.print(message, markup=False, highlight=False)
-        elif self.enabled or event.status == "failed":
+        elif self.enabled or always:
             _log(message)
 
     def summary(self, report: IngestReport) -> None:

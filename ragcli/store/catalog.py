@@ -347,7 +347,7 @@ class Catalog:
         return found
 
     def lexical_search(
-        self, text: str, limit: int, document_ids: Sequence[int] | None = None, heading_weight: float = 1.5
+        self, text: str, limit: int, document_ids: Sequence[int] | None, heading_weight: float
     ) -> list[tuple[int, float]]:
         """Chunk ids ranked by BM25 (higher is better), or nothing if no usable term.
 

@@ -161,7 +161,8 @@ def gate(args) -> None:
         for item in _questions(args.qa, "", 0):
             hits = searcher.search(item["question"]).hits
             best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-            names = unfamiliar_names(item["question"], searcher.index.catalog.unknown_terms(question_terms(item["question"])))
+            unknown = searcher.index.catalog.unknown_terms(question_terms(item["question"]))
+            names = unfamiliar_names(item["question"], unknown, [hit.text for hit in hits])
             answerable = item.get("kind") != "unanswerable" and bool(item.get("gold"))
             rows.append({"id": item["id"], "answerable": answerable, "best_similarity": round(best, 3), "unknown_names": names})
     for row in rows:

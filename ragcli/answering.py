@@ -149,7 +149,7 @@ class Answerer:
             return f"best passage similarity {best:.2f} is below retrieval.min_similarity"
         if self.settings.retrieval.unknown_names:
             unknown = self.searcher.index.catalog.unknown_terms(question_terms(question))
-            names = unfamiliar_names(question, unknown)
+            names = unfamiliar_names(question, unknown, [hit.text for hit in hits])
             if names:
                 return "the documents never mention " + ", ".join(names)
         return ""

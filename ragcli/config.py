@@ -86,6 +86,8 @@ class RetrievalSettings:
     merge_adjacent: bool = True
     # Chunks added on each side of a hit for context (0: none).
     neighbours: int = 0
+    # A shorter passage (a title or synopsis line) continues with the chunks after it on its page.
+    min_passage_chars: int = 200
     # Search only documents whose path matches one of these globs / of these kinds (empty: all).
     paths: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
@@ -352,6 +354,7 @@ def _validate(settings: Settings) -> None:
         ("retrieval.dense_weight", settings.retrieval.dense_weight >= 0, "0 or more"),
         ("retrieval.lexical_weight", settings.retrieval.lexical_weight >= 0, "0 or more"),
         ("retrieval.neighbours", settings.retrieval.neighbours >= 0, "0 or more"),
+        ("retrieval.min_passage_chars", settings.retrieval.min_passage_chars >= 0, "0 or more"),
         ("retrieval.heading_weight", settings.retrieval.heading_weight >= 0, "0 or more"),
         ("reranking.candidates", settings.reranking.candidates >= 1, "at least 1"),
         ("reranking.weight", settings.reranking.weight >= 0, "0 or more"),

@@ -110,10 +110,24 @@ def _claim_terms(text: str) -> set[str]:
     return {_stem(t.rstrip(".:")) for t in _TERM.findall(text.lower())} - _STOPWORDS - _FRAMING - {""}
 
 
-def unfamiliar_names(question: str, unknown: Sequence[str]) -> list[str]:
-    """Of the question's terms unknown to the index, those that look like names (GitLab, Sigstore, WebP, XLSX)."""
+def unfamiliar_names(question: str, unknown: Sequence[str], passages: Sequence[str] = ()) -> list[str]:
+    """Of the question's terms unknown to the index, those that look like names (GitLab, Sigstore,
+    WebP, XLSX), less acronyms that the retrieved ``passages`` write out in full."""
     first_word = (re.findall(r"\w+", question) or [""])[0]
-    return [term for term in unknown if term != first_word and any(ch.isupper() for ch in term)]
+    return [
+        term for term in unknown
+        if term != first_word and any(ch.isupper() for ch in term) and not spelled_out(term, passages)
+    ]
+
+
+def spelled_out(name: str, texts: Sequence[str]) -> bool:
+    """Whether an acronym the index never uses (CDF) is written out in one of ``texts``
+    ("cumulative distribution function"): documents often name a thing only in full."""
+    if not (name.isalpha() and name.isupper() and 2 <= len(name) <= 6):
+        return False
+    words = r"[\s-]+".join(rf"{letter}[a-z]+" for letter in name.lower())
+    pattern = re.compile(rf"\b{words}\b", re.IGNORECASE)
+    return any(pattern.search(text) for text in texts)
 
 
 def question_terms(question: str) -> list[str]:

@@ -103,12 +103,19 @@ def focus(text: str, question: str, count_tokens: Callable[[str], int], limit: i
 def build_prompt(
     question: str, hits: Sequence[Hit], count_tokens: Callable[[str], int], budget: int, passage_tokens: int = 0
 ) -> PackedPrompt:
-    """Number the passages and keep, in rank order, those that fit ``budget`` tokens; with
-    ``passage_tokens``, each passage is first cut to its part nearest the question."""
+    """Number the passages and keep, in rank order, those that fit ``budget`` tokens, each text once;
+    with ``passage_tokens``, each passage is first cut to its part nearest the question."""
     kept: list[Hit] = []
     blocks: list[str] = []
+    seen: set[str] = set()
     used = 0
     for hit in hits:
+        # Documentation includes shared text in several pages (git's merge strategies are in both
+        # git-merge and git-pull); a second copy would only take the place of other evidence.
+        same_text = " ".join(hit.text.split())
+        if same_text in seen:
+            continue
+        seen.add(same_text)
         if passage_tokens:
             hit = dataclasses.replace(hit, text=focus(hit.text, question, count_tokens, passage_tokens))
         block = _passage(len(kept) + 1, hit)

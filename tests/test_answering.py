@@ -133,7 +133,8 @@ def test_prompt_passages_follow_the_generation_merge_setting_not_searchs(indexed
     from ragcli.answering import for_the_model
 
     query = "ninja build manual rules variables"
-    merged_for_search = with_options(indexed, retrieval={"merge_adjacent": True})
+    # Short passages are not continued here, so every multi-chunk passage comes from merging.
+    merged_for_search = with_options(indexed, retrieval={"merge_adjacent": True, "min_passage_chars": 0})
     with Searcher.open(merged_for_search, reranker=None) as searcher:
         assert any(len(h.chunk_ids) > 1 for h in searcher.search(query, k=8).hits)
     assert merged_for_search.generation.merge_adjacent is False
@@ -141,3 +142,21 @@ def test_prompt_passages_follow_the_generation_merge_setting_not_searchs(indexed
         assert all(len(h.chunk_ids) == 1 for h in searcher.search(query, k=8).hits)
     merged_for_prompts = with_options(merged_for_search, generation={"merge_adjacent": True})
     assert for_the_model(merged_for_prompts).retrieval.merge_adjacent is True
+
+
+def test_a_question_naming_what_no_document_mentions_abstains_without_the_model(settings, docs):
+    (docs / "stats.md").write_text(
+        "# Smoothing\n\nThe cnormal option turns the data into an empirical cumulative distribution function "
+        "that ends at 1.\n"
+    )
+    ingest(settings, [docs])
+    unknown, _, generator = answer(settings, question="Which option plots data from Grafana dashboards?")
+    assert unknown.abstained and generator.prompts == []
+    assert unknown.verification == {"skipped": "the documents never mention Grafana"}
+    # An acronym the documents only write out (CDF) is not a name they never mention.
+    spelled, _, generator = answer(
+        settings, "The cnormal option gives an empirical cumulative distribution function.",
+        question="Which option plots an empirical CDF ending at 1?",
+    )
+    assert len(generator.prompts) == 1
+    assert not spelled.abstained and "cnormal" in spelled.text

@@ -1,4 +1,4 @@
-from ragcli.grounding import cite, question_terms, split_complete, split_sentences, terms, unfamiliar_names, verify
+from ragcli.grounding import cite, question_terms, spelled_out, split_complete, split_sentences, terms, unfamiliar_names, verify
 
 PASSAGES = [
     "The store helper saves credentials in ~/.git-credentials by default.",
@@ -52,6 +52,20 @@ def test_unfamiliar_names_are_capitalised_unknown_terms():
     assert question_terms(question) == ["push", "GitLab", "Bitbucket", "git"]
     assert unfamiliar_names(question, ["GitLab", "push"]) == ["GitLab"]
     assert unfamiliar_names("Gitsign setup?", ["Gitsign"]) == []  # first word is capitalised anyway
+
+
+def test_an_acronym_written_out_in_the_passages_is_not_unfamiliar():
+    passages = ["Cumulative: this can be used to obtain a cumulative distribution\nfunction from data."]
+    assert spelled_out("CDF", passages)
+    assert spelled_out("CDF", ["a Cumulative-Distribution Function"])
+    assert not spelled_out("CDF", ["cumulative sums of the data"])
+    # Names that are not acronyms are never explained away by chance initials.
+    assert not spelled_out("WebP", ["web pages"])
+    assert not spelled_out("GitLab", ["git lab"])
+    question = "Which smooth option plots an empirical CDF from GitLab data?"
+    assert unfamiliar_names(question, ["CDF", "GitLab"], passages) == ["GitLab"]
+    assert unfamiliar_names(question, ["CDF", "GitLab"]) == ["CDF", "GitLab"]
+
 
 
 def test_one_invented_number_sinks_the_sentence():

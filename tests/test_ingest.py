@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import threading
 import time
@@ -37,6 +38,24 @@ def test_search_finds_pdf_page_and_html_file(settings, docs):
     hits = search(settings, "NINJA_STATUS environment variable progress", k=3).hits
     assert hits[0].path == str(docs / "ninja-build-manual.html") and hits[0].page is None
     assert [h.rank for h in hits] == [1, 2, 3]
+
+
+def test_a_title_hit_continues_with_the_text_after_it(settings, tmp_path):
+    docs = tmp_path / "manual"
+    docs.mkdir()
+    body = " ".join(f"Note {n}: the credentials live in a plain file that only its owner can read." for n in range(12))
+    (docs / "store.md").write_text(f"# NAME\n\nstore - keep credentials on disk\n\n# SYNOPSIS\n\nstore [options]\n\n# DESCRIPTION\n\n{body}\n")
+    ingest(settings, [docs])
+    bare = dataclasses.replace(settings, retrieval=dataclasses.replace(settings.retrieval, min_passage_chars=0))
+    [title] = search(bare, "keep credentials on disk", k=1).hits
+    assert len(title.text) < 200
+    [filled] = search(settings, "keep credentials on disk", k=1).hits
+    assert settings.retrieval.min_passage_chars == 200
+    assert filled.chunk_id == title.chunk_id and filled.text.startswith(title.text)
+    assert "Note 0: the credentials live" in filled.text
+    # With the text shown by a passage of its own, the title is not continued into it.
+    shown = search(settings, "keep credentials on disk", k=5).hits
+    assert shown[0].text == title.text and any("Note 0:" in hit.text for hit in shown[1:])
 
 
 def test_rerun_is_incremental_update_delete_and_rename(settings, docs):

@@ -29,12 +29,24 @@ def test_focus_leaves_short_passages_and_zero_limits_alone():
 
 
 def test_build_prompt_cuts_each_passage_and_packs_within_budget():
-    hits = [Hit(rank=n, score=1.0, path=f"/d/{n}.html", page=None, chunk_id=n, text=TEXT) for n in range(1, 6)]
+    hits = [Hit(rank=n, score=1.0, path=f"/d/{n}.html", page=None, chunk_id=n, text=f"{TEXT} Page {n}.") for n in range(1, 6)]
     whole = build_prompt("Where does the store helper save credentials?", hits, words, 120)
     cut = build_prompt("Where does the store helper save credentials?", hits, words, 120, passage_tokens=20)
     assert len(cut.hits) > len(whole.hits)
     assert all("~/.git-credentials" in hit.text for hit in cut.hits)
     assert sum(words(h.text) for h in cut.hits) <= 120
+
+
+def test_text_repeated_by_several_pages_is_given_once():
+    # git-merge.html and git-pull.html both include the merge strategies; the second copy would
+    # take the place of other evidence.
+    shared = Hit(rank=1, score=1.0, path="/d/git-merge.html", page=None, chunk_id=1, text=TEXT)
+    again = Hit(rank=2, score=0.9, path="/d/git-pull.html", page=None, chunk_id=2, text=TEXT.replace(". ", ".\n  "))
+    other = Hit(rank=3, score=0.8, path="/d/other.html", page=None, chunk_id=3, text="Octopus resolves more than two heads.")
+    packed = build_prompt("Which strategy merges many heads?", [shared, again, other], words, 1000)
+    assert [hit.chunk_id for hit in packed.hits] == [1, 3]
+    assert packed.messages[1]["content"].count("~/.git-credentials") == 1
+    assert '<source id="2" file="other.html">' in packed.messages[1]["content"]
 
 
 def test_correction_round_shows_the_draft_and_the_unsupported_sentences():

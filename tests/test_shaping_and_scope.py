@@ -4,7 +4,7 @@ import pytest
 
 from ragcli.retrieval.fusion import blend_second_stage
 from ragcli.retrieval.scope import Scope
-from ragcli.retrieval.shaping import ChunkPlace, join_texts, shape_passages, widen
+from ragcli.retrieval.shaping import ChunkPlace, fill_short, join_texts, shape_passages, widen
 from ragcli.store.catalog import lexical_query
 
 
@@ -51,6 +51,17 @@ def test_widen_adds_neighbours_on_the_same_page_only():
     assert widen(passage, 0, neighbours) == [11]
     assert widen(passage, 1, neighbours) == [10, 11, 12]
     assert widen(passage, 5, neighbours) == [10, 11, 12, 13]
+
+
+def test_a_short_passage_continues_on_its_page_until_long_enough():
+    sizes = {10: 60, 11: 50, 12: 400, 13: 400, 14: 900}
+    following = [(11, 3), (12, 3), (13, 3)]
+    assert fill_short([10], 3, sizes.get, following, 200) == [10, 11, 12]
+    assert fill_short([10], 3, sizes.get, following, 0) == [10]
+    assert fill_short([14], 3, sizes.get, following, 200) == [14]
+    # Never onto the next page: the citation names one page.
+    assert fill_short([10], 3, sizes.get, [(11, 3), (12, 4)], 200) == [10, 11]
+    assert fill_short([10], 3, sizes.get, [], 200) == [10]
 
 
 def test_blend_moves_candidates_by_the_second_stage_and_keeps_the_rest_below():

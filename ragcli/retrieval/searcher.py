@@ -3,17 +3,21 @@ optionally re-ranked by a second stage, then shaped into passages."""
 
 from __future__ import annotations
 
+import itertools
+
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
 from ragcli.records import Hit, SearchResult
 from ragcli.reranking import Reranker, load_reranker
 from ragcli.retrieval.fusion import blend_second_stage, cap_per_group, reciprocal_rank_fusion
 from ragcli.retrieval.scope import Scope
-from ragcli.retrieval.shaping import ChunkPlace, join_texts, shape_passages, widen
+from ragcli.retrieval.shaping import ChunkPlace, Passage, fill_short, join_texts, shape_passages, widen
 from ragcli.store.catalog import StoredChunk
 from ragcli.store.index import Index
 
 _CONFIGURED = object()
+# Chunks looked at after a short passage; titles and synopses are followed by their text within a few.
+_FILL_LOOKAHEAD = 4
 
 
 def _passage_text(chunk: StoredChunk) -> str:
@@ -99,6 +103,12 @@ class Searcher:
         missing = [cid for ids in members.values() for cid in ids if cid not in stored]
         if missing:
             stored.update(catalog.chunks(missing))
+        if options.min_passage_chars:
+            taken = {cid for ids in members.values() for cid in ids}
+            for passage in passages:
+                filled = self._filled(members[passage.lead.chunk_id], passage, stored, taken)
+                taken.update(filled)
+                members[passage.lead.chunk_id] = filled
         hits = []
         for rank, passage in enumerate(passages, start=1):
             lead = stored[passage.lead.chunk_id]
@@ -112,6 +122,26 @@ class Searcher:
                 )
             )
         return SearchResult(query=query, hits=hits)
+
+    def _filled(self, ids: list[int], passage: Passage, stored: dict[int, StoredChunk], taken: set[int]) -> list[int]:
+        """A short passage continued on its page (``retrieval.min_passage_chars``) up to the next chunk
+        that another passage already shows; ``stored`` gains the added chunks."""
+        wanted = self.settings.retrieval.min_passage_chars
+        if sum(len(stored[cid].text) for cid in ids if cid in stored) >= wanted:
+            return ids
+        last = max(stored[cid].ordinal for cid in ids if cid in stored)
+        found = self.index.catalog.neighbour_ids(passage.document_id, last + 1, last + _FILL_LOOKAHEAD)
+        following = []
+        for ordinal in range(last + 1, last + _FILL_LOOKAHEAD + 1):
+            if ordinal not in found or found[ordinal][0] in taken:
+                break
+            following.append(found[ordinal])
+        missing = [cid for cid, _ in following if cid not in stored]
+        if missing:
+            stored.update(self.index.catalog.chunks(missing))
+        # A chunk gone since the search (a concurrent ingest) ends the run: the passage stays contiguous.
+        following = list(itertools.takewhile(lambda place: place[0] in stored, following))
+        return fill_short(ids, passage.page, lambda cid: len(stored[cid].text), following, wanted)
 
     def _second_stage(self, query: str, fused: list[tuple[int, float]], stored: dict[int, StoredChunk]) -> list[tuple[int, float]]:
         options = self.settings.reranking

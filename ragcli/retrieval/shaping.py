@@ -3,8 +3,9 @@
 Pure functions over plain data. A passage is a run of consecutive chunks of one
 document page: adjacent chunks that were both retrieved are merged into one
 passage (a single slot in the results), at most ``max_per_page`` passages come
-from one page, and an optional window of neighbouring chunks adds context.
-Merging and windows never cross a page, so a passage's citation stays exact.
+from one page, an optional window of neighbouring chunks adds context, and a
+short passage (a title line) continues with the chunks after it.
+Merging, windows and continuations never cross a page, so a passage's citation stays exact.
 """
 
 from __future__ import annotations
@@ -115,3 +116,25 @@ def widen(passage: Passage, window: int, neighbours: Callable[[int, int, int], d
                 break
             ids[ordinal] = found[ordinal][0]
     return [ids[o] for o in sorted(ids)]
+
+
+def fill_short(
+    chunk_ids: Sequence[int],
+    page: int | None,
+    length_of: Callable[[int], int],
+    following: Sequence[tuple[int, int | None]],
+    min_chars: int,
+) -> list[int]:
+    """``chunk_ids`` continued with the chunks after them on their page until the passage holds
+    ``min_chars`` characters: a title or synopsis chunk alone rarely says anything to answer from.
+
+    ``following`` is the (chunk id, page) of each chunk after the passage, in document order.
+    """
+    ids = list(chunk_ids)
+    size = sum(length_of(cid) for cid in ids)
+    for chunk_id, chunk_page in following:
+        if size >= min_chars or chunk_page != page:
+            break
+        ids.append(chunk_id)
+        size += length_of(chunk_id)
+    return ids

@@ -11,7 +11,7 @@ from ragcli.config import Settings
 from ragcli.generation import Generator, load_generator
 from ragcli.generation.reasoning import ReasoningFilter
 from ragcli.grounding import SentenceCheck, Verification, cite, question_terms, split_complete, unfamiliar_names
-from ragcli.prompting import REFUSAL, build_prompt, cited_numbers, correction_messages, drop_invalid_citations, is_refusal
+from ragcli.prompting import QUOTE_INSTRUCTION, REFUSAL, build_prompt, cited_numbers, drop_invalid_citations, is_refusal
 from ragcli.records import Answer, Source
 from ragcli.retrieval.searcher import Searcher
 from ragcli.verification import Verifier, load_verifier
@@ -82,16 +82,15 @@ class Answerer:
         attempt = self._attempt(question, prompt.messages, passages, on_text, on_reasoning if options.show_reasoning else None, started)
         corrected = False
         checks = self.settings.verification
-        if checks.self_correct and attempt.informative and attempt.support_ratio < checks.correct_below:
-            messages = correction_messages(prompt.messages, attempt.draft, [c.text for c in attempt.checks if c.informative and not c.supported])
-            if on_text:
-                on_text(REVISED_NOTICE)
-            revision = self._attempt(question, messages, passages, on_text, None, started)
-            # A revision that the sources back no better than the first draft is not an improvement.
-            if revision.supported_count and revision.support_ratio >= attempt.support_ratio:
+        if checks.self_correct and attempt.needs_correction(checks.correct_below):
+            # Not streamed: it is shown only if it holds up.
+            revision = self._attempt(question, prompt.asking(QUOTE_INSTRUCTION), passages, None, None, started)
+            # A true quote is backed in full; a sentence the sources do not back means the model
+            # improvised again, and its "quote" is no better evidence than the draft.
+            if revision.informative and revision.support_ratio == 1.0:
+                if on_text:
+                    on_text((REVISED_NOTICE if attempt.kept else "") + " ".join(revision.kept))
                 attempt, corrected = revision, True
-            elif on_text:
-                on_text(" (the revision was no better supported; the first answer stands)")
         verification = Verification(attempt.checks, options.min_support)
         abstained = not attempt.supported_count
         text = REFUSAL if abstained else " ".join(attempt.kept)
@@ -138,7 +137,9 @@ class Answerer:
             on_reasoning(thought)
         checker.feed(rest)
         checker.finish()
-        return _Attempt(checker.draft.strip(), checker.checks, checker.kept, first_token_at, tokens, thinking.reasoning)
+        return _Attempt(
+            checker.draft.strip(), checker.checks, checker.kept, first_token_at, tokens, thinking.reasoning, checker.refused
+        )
 
     def _evidence_gap(self, question: str, hits: list) -> str:
         """Why the retrieved evidence cannot answer the question, or "" if it might."""
@@ -164,6 +165,8 @@ class _Attempt:
     first_token_at: float | None
     completion_tokens: int
     reasoning: str = ""
+    # The model said the sources do not answer (in any sentence).
+    refused: bool = False
     informative: list[SentenceCheck] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -176,6 +179,13 @@ class _Attempt:
     @property
     def support_ratio(self) -> float:
         return self.supported_count / len(self.informative) if self.informative else 0.0
+
+    def needs_correction(self, correct_below: float) -> bool:
+        """Too little of the draft holds up, or it said nothing beyond the question; a refusal
+        is left alone (the model found no answer, and a retry would press it to invent one)."""
+        if self.informative:
+            return self.support_ratio < correct_below
+        return bool(self.checks) and not self.refused
 
 
 class _SentenceChecker:
@@ -194,6 +204,7 @@ class _SentenceChecker:
         self._deferred: list[str] = []
         self.checks: list[SentenceCheck] = []
         self.kept: list[str] = []
+        self.refused = False
 
     def feed(self, piece: str) -> None:
         self.draft += piece
@@ -218,7 +229,10 @@ class _SentenceChecker:
 
     def _check(self, sentence: str) -> None:
         sentence = drop_invalid_citations(sentence, len(self.passages)).strip()
-        if not sentence or is_refusal(sentence):
+        if not sentence:
+            return
+        if is_refusal(sentence):
+            self.refused = True
             return
         check = self.verifier.check(sentence, self.question, self.passages)
         self.checks.append(check)

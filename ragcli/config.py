@@ -146,8 +146,9 @@ class VerificationSettings:
     unsupported: str = "drop"
     # The embedding verifier's cosine threshold between a sentence and a passage's sentences.
     min_similarity: float = 0.6
-    # Regenerate once with the verifier's feedback when less than correct_below of the sentences hold.
-    self_correct: bool = False
+    # Ask once more, for a verbatim quote of the sources, when less than correct_below of the
+    # sentences hold (or the draft only restates the question); the quote must hold in full.
+    self_correct: bool = True
     correct_below: float = 0.5
     # The judge for method "llm": a bundled name or GGUF path; empty uses the answering model.
     judge_model: str = ""

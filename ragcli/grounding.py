@@ -19,7 +19,12 @@ _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 # Quoted or backticked spans (e.g. "^{}", `@{-1}`) are claims to be found verbatim; they are
 # kept among the term claims under this prefix, which no word token can start with.
 _LITERAL_MARK = "\x00"
-_LITERAL = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"|'([^'\n]{1,80})'")
+# A single quote after a letter is an apostrophe ("file's"), not the start of a quotation.
+_LITERAL = re.compile(r"`([^`\n]{1,80})`|\"([^\"\n]{1,80})\"|(?<!\w)'([^'\n]{1,80})'(?!\w)")
+# PDFs and typeset HTML quote with curly marks where an answer types straight ones: '<&n' must
+# find ’<&n’.
+_STRAIGHT_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+                                  "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"'})
 _STOPWORDS = frozenset(
     "a an and are as at be been by can could do does for from has have how i if in into is it its may might "
     "must not of on or so such that the their then there these this those to use used using was were what when "
@@ -202,8 +207,13 @@ class Claims:
         return not self.terms
 
 
+def straight_quotes(text: str) -> str:
+    return text.translate(_STRAIGHT_QUOTES)
+
+
 def claims_of(sentence: str, question: str) -> Claims:
-    clean = _CITATION.sub("", sentence)
+    clean = straight_quotes(_CITATION.sub("", sentence))
+    question = straight_quotes(question)
     literals = _literals(clean, question)
     claimed = (_claim_terms(clean) - terms(question)) | {_LITERAL_MARK + span for span in literals}
     return Claims(sentence, claimed, literals)
@@ -212,7 +222,7 @@ def claims_of(sentence: str, question: str) -> Claims:
 def passage_support(claims: Claims, passage: str) -> tuple[float, bool]:
     """The lexical support one passage gives, and whether it holds every specific claim
     (identifier, number, quoted span): without those a paraphrase check must not pass it."""
-    text = " ".join(passage.lower().split())
+    text = " ".join(straight_quotes(passage).lower().split())
     found = terms(passage) | {_LITERAL_MARK + span for span in claims.literals if span in text}
     specific = {t for t in claims.terms if is_specific(t)}
     return support_of(claims.terms, found), specific <= found

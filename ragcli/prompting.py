@@ -26,6 +26,12 @@ SYSTEM_PROMPT = (
 # question") cut wrong abstentions on the dev set but made the 0.5B model answer yes/no questions
 # with a bare "No.", so it is not used (benchmarks/RESULTS.md).
 INSTRUCTION = "Answer the question in one or two sentences using only the sources, quoting the exact command, option or value."
+# The second attempt when the verifier rejects a draft. Asked to quote, the 1.5B model gave the
+# passage's own `set xrange [0<*:]` where its draft had composed a wrong `set xrange [0:*]`; shown
+# its draft and the verifier's objections instead, it answered about the objections ("The sources
+# do not support the statement that ...") and, over the dev set, made none of the retried
+# questions correct (benchmarks/RESULTS.md, "Answers, third pass").
+QUOTE_INSTRUCTION = "Copy, word for word, the sentence or command from the sources that answers the question."
 
 # Phrases small models use when they decline; all mean "abstained".
 _REFUSAL_MARKERS = (
@@ -48,6 +54,12 @@ _TAG_BREAKOUT = re.compile(r"</?\s*source", re.IGNORECASE)
 class PackedPrompt:
     messages: list[dict]
     hits: list[Hit]
+    # The user turn before its closing instruction: the numbered sources and the question.
+    body: str = ""
+
+    def asking(self, instruction: str) -> list[dict]:
+        """The same sources and question, closed by another instruction."""
+        return [self.messages[0], {"role": "user", "content": f"{self.body}\n\n{instruction}"}]
 
 
 def _attribute(text: str) -> str:
@@ -126,25 +138,11 @@ def build_prompt(
         blocks.append(block)
         used += size
     sources = "\n\n".join(blocks) if blocks else "(no sources)"
-    user = (
-        f"Sources:\n{sources}\n\n"
-        f"Question: {question.strip()}\n\n"
-        f"{INSTRUCTION}"
+    body = f"Sources:\n{sources}\n\nQuestion: {question.strip()}"
+    user = f"{body}\n\n{INSTRUCTION}"
+    return PackedPrompt(
+        messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}], hits=kept, body=body
     )
-    return PackedPrompt(messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}], hits=kept)
-
-
-def correction_messages(messages: Sequence[dict], draft: str, unsupported: Sequence[str]) -> list[dict]:
-    """The conversation for one self-correction round: the draft, and which of its sentences
-    the sources did not back."""
-    listed = "\n".join(f"- {sentence}" for sentence in unsupported)
-    feedback = (
-        "These sentences of your answer are not supported by the sources:\n"
-        f"{listed}\n\n"
-        "Answer the question again in one or two sentences, stating only what the sources say and "
-        "quoting the exact command, option or value from them."
-    )
-    return [*messages, {"role": "assistant", "content": draft}, {"role": "user", "content": feedback}]
 
 
 def is_refusal(answer: str) -> bool:

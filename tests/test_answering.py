@@ -6,12 +6,13 @@ import pytest
 
 from ragcli.answering import REVISED_NOTICE, UNSUPPORTED_MARK, Answerer
 from ragcli.ingest import ingest
-from ragcli.prompting import REFUSAL
+from ragcli.prompting import INSTRUCTION, QUOTE_INSTRUCTION, REFUSAL
 from ragcli.retrieval.searcher import Searcher
 
 
 class ScriptedGenerator:
-    """Replies with the next scripted text, in small pieces as a model streams."""
+    """Replies with the next scripted text, in small pieces as a model streams; once the script
+    runs out it says its last line again (a retry that asks for a quote gets the same answer)."""
 
     id = "scripted"
     n_ctx = 4096
@@ -25,7 +26,7 @@ class ScriptedGenerator:
 
     def stream_chat(self, messages, max_tokens, temperature):
         self.prompts.append(list(messages))
-        reply = self.replies.pop(0)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         for start in range(0, len(reply), 3):
             yield reply[start : start + 3]
 
@@ -84,21 +85,52 @@ def test_nothing_supported_abstains(indexed):
     assert result.verification["support_ratio"] == 0.0
 
 
-def test_self_correction_regenerates_with_the_verifiers_feedback(indexed):
+def test_an_unsupported_draft_is_asked_again_for_a_quote(indexed):
     settings = with_options(indexed, verification={"self_correct": True, "correct_below": 0.5})
     true = passage_sentence(settings)
     result, streamed, generator = answer(settings, "It runs as uid 99999 on port 31337.", true)
     assert len(generator.prompts) == 2
-    feedback = generator.prompts[1][-1]["content"]
-    assert "It runs as uid 99999 on port 31337." in feedback and generator.prompts[1][-2]["role"] == "assistant"
+    first, second = generator.prompts[0][-1]["content"], generator.prompts[1][-1]["content"]
+    assert second.endswith(QUOTE_INSTRUCTION) and second.removesuffix(QUOTE_INSTRUCTION) == first.removesuffix(INSTRUCTION)
     assert not result.abstained and result.verification["corrected"] is True
-    assert REVISED_NOTICE in streamed
+    # Nothing of the draft was shown, so the quote is the whole answer, with no revision notice.
+    assert streamed == result.text and REVISED_NOTICE not in streamed
+
+
+def test_a_shown_draft_that_is_revised_says_so(indexed):
+    settings = with_options(indexed, verification={"self_correct": True, "correct_below": 0.6})
+    true = passage_sentence(settings)
+    result, streamed, _ = answer(settings, f"{true} It runs as uid 99999 on port 31337.", true)
+    assert result.verification["corrected"] is True and REVISED_NOTICE in streamed
+    assert streamed.endswith(result.text)
+
+
+def test_a_quote_the_sources_do_not_fully_back_is_not_taken(indexed):
+    settings = with_options(indexed, verification={"self_correct": True})
+    true = passage_sentence(settings)
+    result, streamed, generator = answer(settings, "It runs as uid 99999 on port 31337.", f"{true} It listens on port 31337.")
+    assert len(generator.prompts) == 2
+    assert result.abstained and result.verification["corrected"] is False and streamed == REFUSAL
 
 
 def test_self_correction_is_skipped_when_the_draft_holds_up(indexed):
     settings = with_options(indexed, verification={"self_correct": True})
     result, _, generator = answer(settings, passage_sentence(settings))
     assert len(generator.prompts) == 1 and result.verification["corrected"] is False
+
+
+def test_a_draft_that_only_restates_the_question_is_asked_again(indexed):
+    settings = with_options(indexed, verification={"self_correct": True})
+    true = passage_sentence(settings)
+    result, _, generator = answer(settings, "The operator user did have a uid.", true)
+    assert len(generator.prompts) == 2 and generator.prompts[1][-1]["content"].endswith(QUOTE_INSTRUCTION)
+    assert not result.abstained and result.verification["corrected"] is True
+
+
+def test_a_refusal_is_not_pressed_for_an_answer(indexed):
+    settings = with_options(indexed, verification={"self_correct": True})
+    result, _, generator = answer(settings, f"The operator user did have a uid. {REFUSAL}")
+    assert len(generator.prompts) == 1 and result.abstained and result.verification["corrected"] is False
 
 
 def test_reasoning_is_hidden_unless_asked_for(indexed):

@@ -90,3 +90,17 @@ def test_a_command_line_in_backticks_is_checked_word_by_word_but_other_code_span
     assert not verify("Use `git blame --color-by-date`.", question, [passage], 0.6).sentences[0].supported
     # No option in it: a span such as a set command is a quotation and must be in the passage as written.
     assert not verify("Use `age blame`.", question, [passage], 0.6).sentences[0].supported
+
+
+def test_curly_quotes_in_a_passage_match_the_straight_ones_an_answer_types():
+    passage = "On systems with fdopen(), to read from file descriptor n use \u2019<&n\u2019."
+    question = "How do I read plot data from an open file descriptor?"
+    assert verify("Use `'<&n'`.", question, [passage], 0.6).supported
+    assert not verify("Use `'<&m'`.", question, [passage], 0.6).supported
+
+
+def test_an_apostrophe_does_not_open_a_quotation():
+    passage = "The --filters option applies the working tree's smudge filters to the file's content."
+    question = "How does cat-file apply filters?"
+    # Read as a quotation, "s smudge filters to the file" would have to appear verbatim.
+    assert verify("Use --filters: it applies the tree's smudge filters to the file's content.", question, [passage], 0.6).supported

@@ -1,6 +1,6 @@
 """Context packing: passages cut to the part nearest the question, within the token budget."""
 
-from ragcli.prompting import build_prompt, correction_messages, focus
+from ragcli.prompting import INSTRUCTION, QUOTE_INSTRUCTION, build_prompt, focus
 from ragcli.records import Hit
 
 
@@ -49,8 +49,9 @@ def test_text_repeated_by_several_pages_is_given_once():
     assert '<source id="2" file="other.html">' in packed.messages[1]["content"]
 
 
-def test_correction_round_shows_the_draft_and_the_unsupported_sentences():
-    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
-    again = correction_messages(messages, "Draft. Invented.", ["Invented."])
-    assert again[:2] == messages and again[2] == {"role": "assistant", "content": "Draft. Invented."}
-    assert "- Invented." in again[3]["content"] and again[3]["role"] == "user"
+def test_a_prompt_can_be_asked_again_with_another_instruction():
+    hit = Hit(rank=1, score=1.0, path="/d/git-credential-store.html", page=None, chunk_id=1, text="Credentials go to ~/.git-credentials.")
+    packed = build_prompt("Where are credentials stored?", [hit], words, 1000)
+    again = packed.asking(QUOTE_INSTRUCTION)
+    assert again[0] == packed.messages[0] and packed.messages[1]["content"].endswith(INSTRUCTION)
+    assert again[1]["content"] == packed.messages[1]["content"].removesuffix(INSTRUCTION) + QUOTE_INSTRUCTION

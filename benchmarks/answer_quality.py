@@ -10,6 +10,9 @@ replaying the saved drafts, without the model:
     # score the saved run, optionally re-verified under other settings (fast, no generator)
     .venv/bin/python benchmarks/answer_quality.py replay drafts.jsonl [--set verification.method=embedding ...]
 
+    # check the shown sentences against a reader's labels (and an LLM judge's verdicts)
+    .venv/bin/python benchmarks/answer_quality.py audit drafts.jsonl --labels labels.jsonl [--judge qwen2.5-coder-1.5b]
+
 Figures: answer accuracy (the gold answer appears in a non-abstained answer, as `rag eval
 --answers` scores it) on answerable questions, abstention recall on unanswerable ones, wrong
 abstentions on answerable ones, the share of draft sentences the verifier supports, and the
@@ -149,6 +152,60 @@ def table(args) -> None:
         )
 
 
+def shown_sentences(lines: list[dict]) -> list[dict]:
+    """Every sentence an answer showed, with the passage it was cited to."""
+    shown = []
+    for line in lines:
+        if line["abstained"]:
+            continue
+        for check in (line.get("verification") or {}).get("per_sentence", []):
+            if check["supported"] and check["source"]:
+                shown.append({"id": line["id"], "question": line["question"], "text": check["text"],
+                              "source": check["source"], "passage": line["passages"][check["source"] - 1]})
+    return shown
+
+
+def audit(args) -> None:
+    """Is each shown sentence really backed by the passage it cites? Scored against a reader's
+    labels (JSONL: id, text, supported, why) and, with --judge, against an LLM judge's yes/no.
+    Sentences without a label are printed with their passage, to be labelled."""
+    lines = [json.loads(line) for line in Path(args.drafts).read_text().splitlines() if line.strip()]
+    shown = shown_sentences(lines)
+    labels = {}
+    if args.labels and args.labels.exists():
+        for row in (json.loads(line) for line in args.labels.read_text().splitlines() if line.strip()):
+            labels[(row["id"], row["text"])] = row["supported"]
+    judge = None
+    if args.judge:
+        import dataclasses
+
+        from ragcli.generation import load_generator
+        from ragcli.verification.judge import judge_messages, parse_verdict
+
+        settings = load_settings(args.config, {"embedding.model": "all-minilm-l6-v2", "generation.model": args.judge})
+        judge = load_generator(dataclasses.replace(settings, generation=dataclasses.replace(settings.generation, lora="")))
+    rows = []
+    for item in shown:
+        row = {"id": item["id"], "text": item["text"], "source": item["source"], "reader": labels.get((item["id"], item["text"]))}
+        if judge is not None:
+            reply = "".join(judge.stream_chat(judge_messages(item["text"], item["passage"]), 4, 0.0))
+            row["judge"] = parse_verdict(reply)
+        if row["reader"] is None:
+            row["passage"] = item["passage"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    labelled = [r for r in rows if r["reader"] is not None]
+    summary = {"shown": len(rows), "labelled": len(labelled),
+               "reader_supported": sum(r["reader"] for r in labelled)}
+    if labelled:
+        summary["reader_supported_share"] = round(summary["reader_supported"] / len(labelled), 3)
+    if judge is not None:
+        summary["judge_supported"] = sum(r["judge"] for r in rows)
+        summary["judge_rejected_reader_unsupported"] = sum(1 for r in labelled if not r["reader"] and not r["judge"])
+        summary["judge_rejected_reader_supported"] = sum(1 for r in labelled if r["reader"] and not r["judge"])
+    print(json.dumps(summary))
+
+
 def gate(args) -> None:
     """The evidence gate alone (no generator): for each question, the best dense similarity and
     whether the unknown-name rule fires, then how each min_similarity threshold would split them."""
@@ -196,10 +253,15 @@ def main() -> None:
     gated.add_argument("--qa", type=Path, default=QA)
     gated.add_argument("--config", type=Path)
     gated.add_argument("--set", action="append", default=[])
+    audited = sub.add_parser("audit")
+    audited.add_argument("drafts", type=Path)
+    audited.add_argument("--labels", type=Path, help="a reader's verdicts, JSONL: id, text, supported, why")
+    audited.add_argument("--judge", default="", help="a generator (bundled name or GGUF path) to ask yes/no")
+    audited.add_argument("--config", type=Path)
     tabulate = sub.add_parser("table")
     tabulate.add_argument("runs", nargs="+", help="LABEL=drafts.jsonl")
     args = parser.parse_args()
-    {"run": run, "replay": replay, "gate": gate, "table": table}[args.command](args)
+    {"run": run, "replay": replay, "gate": gate, "table": table, "audit": audit}[args.command](args)
 
 
 if __name__ == "__main__":

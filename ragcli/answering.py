@@ -10,7 +10,9 @@ from typing import Callable
 from ragcli.config import Settings
 from ragcli.generation import Generator, load_generator
 from ragcli.generation.reasoning import ReasoningFilter
-from ragcli.grounding import SentenceCheck, Verification, cite, question_terms, split_complete, unfamiliar_names
+from ragcli.grounding import (
+    SentenceCheck, Verification, cite, question_terms, same_sentence_key, split_complete, unfamiliar_names,
+)
 from ragcli.prompting import QUOTE_INSTRUCTION, REFUSAL, build_prompt, cited_numbers, drop_invalid_citations, is_refusal
 from ragcli.records import Answer, Source
 from ragcli.retrieval.searcher import Searcher
@@ -205,6 +207,8 @@ class _SentenceChecker:
         self.checks: list[SentenceCheck] = []
         self.kept: list[str] = []
         self.refused = False
+        # Small models loop ("=jpXa" three times over): a sentence said again is said once.
+        self._seen: set[str] = set()
 
     def feed(self, piece: str) -> None:
         self.draft += piece
@@ -234,6 +238,10 @@ class _SentenceChecker:
         if is_refusal(sentence):
             self.refused = True
             return
+        said = same_sentence_key(sentence)
+        if said in self._seen:
+            return
+        self._seen.add(said)
         check = self.verifier.check(sentence, self.question, self.passages)
         self.checks.append(check)
         if check.supported:

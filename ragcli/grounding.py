@@ -191,7 +191,7 @@ def _literals(sentence: str, question: str) -> set[str]:
         if code is not None and " " in span and any(word.startswith("-") for word in span.split()):
             continue
         spans.add(span)
-    return {span for span in spans if span and span not in asked}
+    return {span for span in spans if span and not _quotes(asked, span)}
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,17 @@ def passage_support(claims: Claims, passage: str) -> tuple[float, bool]:
     """The lexical support one passage gives, and whether it holds every specific claim
     (identifier, number, quoted span): without those a paraphrase check must not pass it."""
     text = " ".join(straight_quotes(passage).lower().split())
-    found = terms(passage) | {_LITERAL_MARK + span for span in claims.literals if span in text}
+    found = terms(passage) | {_LITERAL_MARK + span for span in claims.literals if _quotes(text, span)}
     specific = {t for t in claims.terms if is_specific(t)}
     return support_of(claims.terms, found), specific <= found
+
+
+def _quotes(text: str, span: str) -> bool:
+    """Whether ``text`` contains ``span`` as written and whole: `recent` is not in highlightRecent,
+    nor `--count` in --counter."""
+    start = r"(?<!\w)" if re.match(r"\w", span) else ""
+    end = r"(?!\w)" if re.search(r"\w$", span) else ""
+    return re.search(start + re.escape(span) + end, text) is not None
 
 
 def check_sentence(sentence: str, question: str, passages: Sequence[str], threshold: float) -> SentenceCheck:
@@ -244,6 +252,12 @@ def check_sentence(sentence: str, question: str, passages: Sequence[str], thresh
 def verify(answer: str, question: str, passages: Sequence[str], threshold: float) -> Verification:
     """Score each answer sentence against the passages (the lexical check)."""
     return Verification([check_sentence(s, question, passages, threshold) for s in split_sentences(answer)], threshold)
+
+
+def same_sentence_key(sentence: str) -> str:
+    """What two sentences share when one repeats the other: the words, without citation markers,
+    case or spacing."""
+    return " ".join(_CITATION.sub("", sentence).lower().split())
 
 
 def cite(verification: Verification) -> str:

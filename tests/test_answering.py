@@ -71,6 +71,13 @@ def test_supported_sentences_stream_with_citations_and_invented_ones_are_dropped
     assert [s["supported"] for s in report["per_sentence"]] == [True, False]
 
 
+def test_a_sentence_the_model_repeats_is_shown_and_counted_once(indexed):
+    true = passage_sentence(indexed)
+    result, streamed, _ = answer(indexed, f"{true}\n{true} [2]\n{true.replace(' ', '  ')}")
+    assert result.text.count("[1]") == 1 and streamed == result.text
+    assert result.verification["sentences"] == 1 and result.verification["supported"] == 1
+
+
 def test_mark_mode_keeps_unsupported_sentences_marked(indexed):
     settings = with_options(indexed, verification={"unsupported": "mark"})
     true = passage_sentence(settings)

@@ -104,3 +104,12 @@ def test_an_apostrophe_does_not_open_a_quotation():
     question = "How does cat-file apply filters?"
     # Read as a quotation, "s smudge filters to the file" would have to appear verbatim.
     assert verify("Use --filters: it applies the tree's smudge filters to the file's content.", question, [passage], 0.6).supported
+
+
+def test_a_verbatim_span_must_appear_whole_not_inside_a_longer_word():
+    passage = "--color-by-age\nColor line annotations by age; the color.blame.highlightRecent option picks the colors."
+    question = "Is there a git blame option that highlights recently changed lines?"
+    # `recent` is neither a word of the passage nor of the question ("recently").
+    assert not verify("Use `--color-by-age` with the value `recent`.", question, [passage], 0.6).supported
+    assert verify("Use `--color-by-age`; `color.blame.highlightRecent` picks the colors.", question, [passage], 0.6).supported
+    assert verify("Set `color.blame.highlightRecent`.", question, ["Set color.blame.highlightRecent."], 0.6).supported

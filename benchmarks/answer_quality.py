@@ -177,19 +177,15 @@ def audit(args) -> None:
             labels[(row["id"], row["text"])] = row["supported"]
     judge = None
     if args.judge:
-        import dataclasses
+        from ragcli.verification import load_verifier
 
-        from ragcli.generation import load_generator
-        from ragcli.verification.judge import judge_messages, parse_verdict
-
-        settings = load_settings(args.config, {"embedding.model": "all-minilm-l6-v2", "generation.model": args.judge})
-        judge = load_generator(dataclasses.replace(settings, generation=dataclasses.replace(settings.generation, lora="")))
+        overrides = {"embedding.model": "all-minilm-l6-v2", "verification.method": "llm", "verification.judge_model": args.judge}
+        judge = load_verifier(load_settings(args.config, overrides))
     rows = []
     for item in shown:
         row = {"id": item["id"], "text": item["text"], "source": item["source"], "reader": labels.get((item["id"], item["text"]))}
         if judge is not None:
-            reply = "".join(judge.stream_chat(judge_messages(item["text"], item["passage"]), 4, 0.0))
-            row["judge"] = parse_verdict(reply)
+            row["judge"] = judge.supports(item["text"], item["passage"])
         if row["reader"] is None:
             row["passage"] = item["passage"]
         rows.append(row)

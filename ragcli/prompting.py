@@ -52,14 +52,18 @@ _TAG_BREAKOUT = re.compile(r"</?\s*source", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class PackedPrompt:
-    messages: list[dict]
-    hits: list[Hit]
     # The user turn before its closing instruction: the numbered sources and the question.
-    body: str = ""
+    body: str
+    hits: list[Hit]
+
+    @property
+    def messages(self) -> list[dict]:
+        """The conversation that asks for an answer."""
+        return self.asking(INSTRUCTION)
 
     def asking(self, instruction: str) -> list[dict]:
-        """The same sources and question, closed by another instruction."""
-        return [self.messages[0], {"role": "user", "content": f"{self.body}\n\n{instruction}"}]
+        """The same sources and question, closed by ``instruction``."""
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": f"{self.body}\n\n{instruction}"}]
 
 
 def _attribute(text: str) -> str:
@@ -138,11 +142,7 @@ def build_prompt(
         blocks.append(block)
         used += size
     sources = "\n\n".join(blocks) if blocks else "(no sources)"
-    body = f"Sources:\n{sources}\n\nQuestion: {question.strip()}"
-    user = f"{body}\n\n{INSTRUCTION}"
-    return PackedPrompt(
-        messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}], hits=kept, body=body
-    )
+    return PackedPrompt(body=f"Sources:\n{sources}\n\nQuestion: {question.strip()}", hits=kept)
 
 
 def is_refusal(answer: str) -> bool:

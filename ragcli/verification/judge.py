@@ -38,7 +38,8 @@ class JudgeVerifier:
         # A judge that is also the answering model cannot run between the tokens of an answer.
         self.streams = not shares_generator
 
-    def _ask(self, sentence: str, passage: str) -> bool:
+    def supports(self, sentence: str, passage: str) -> bool:
+        """The judge's yes/no on one passage, without the verbatim check of specific terms."""
         reply = "".join(self.generator.stream_chat(judge_messages(sentence, passage), 4, 0.0))
         return parse_verdict(reply)
 
@@ -49,7 +50,7 @@ class JudgeVerifier:
         lexical = [passage_support(claims, p) for p in passages]
         ranked = sorted((i for i, (_, ok) in enumerate(lexical) if ok), key=lambda i: -lexical[i][0])
         for i in ranked[:_PASSAGES_JUDGED]:
-            if self._ask(sentence, passages[i]):
+            if self.supports(sentence, passages[i]):
                 return SentenceCheck(sentence, i + 1, 1.0, True, supported=True, method=self.name)
         best = ranked[0] + 1 if ranked else None
         return SentenceCheck(sentence, best, 0.0, True, supported=False, method=self.name)

@@ -32,12 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ragcli.config import load_settings  # noqa: E402
+from ragcli.evaluation import answer_is_correct  # noqa: E402
 
 QA = ROOT.parent / "shared" / "eval" / "devset" / "qa.jsonl"
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -57,7 +54,7 @@ def _questions(qa: Path, ids: str, limit: int) -> list[dict]:
 
 
 def run(args) -> None:
-    from ragcli.answering import Answerer
+    from ragcli.answer.answerer import Answerer
 
     settings = load_settings(args.config, {"index.dir": str(args.index), **_overrides(args.set)})
     questions = _questions(args.qa, args.ids, args.limit)
@@ -85,27 +82,23 @@ def run(args) -> None:
 
 def replay_line(line: dict, settings, verifier) -> dict:
     """Re-verify a saved draft under ``settings``: what `ask` would have answered."""
-    from ragcli.answering import _SentenceChecker
-    from ragcli.prompting import REFUSAL
+    from ragcli.answer.prompt import REFUSAL
+    from ragcli.answer.verify import verify_draft
 
     if "skipped" in (line.get("verification") or {}):
         return line
-    checker = _SentenceChecker(line["question"], line["passages"], verifier, settings.verification.unsupported == "mark", None)
-    checker.feed(line["draft"])
-    checker.finish()
-    supported = [c for c in checker.checks if c.informative and c.supported]
-    abstained = not supported
+    checked = verify_draft(line["draft"], line["question"], line["passages"], verifier, mark=settings.verification.unsupported == "mark")
     return {
-        **line, "answer": REFUSAL if abstained else " ".join(checker.kept), "abstained": abstained,
-        "verification": {"sentences": sum(1 for c in checker.checks if c.informative), "supported": len(supported)},
+        **line, "answer": REFUSAL if checked.abstained else checked.text, "abstained": checked.abstained,
+        "verification": checked.to_json(),
     }
 
 
 def score(lines: list[dict]) -> dict:
     answerable = [l for l in lines if l["answerable"]]
     unanswerable = [l for l in lines if not l["answerable"]]
-    correct = [l for l in answerable if not l["abstained"] and _normalise(l["gold_answer"]) in _normalise(l["answer"])]
-    in_draft = [l for l in answerable if _normalise(l["gold_answer"]) in _normalise(l.get("draft") or "")]
+    correct = [l for l in answerable if not l["abstained"] and answer_is_correct(l["gold_answer"], l["answer"])]
+    in_draft = [l for l in answerable if answer_is_correct(l["gold_answer"], l.get("draft") or "")]
     sentences = sum((l.get("verification") or {}).get("sentences", 0) for l in lines)
     supported = sum((l.get("verification") or {}).get("supported", 0) for l in lines)
     ttft = [l["seconds_to_first_token"] for l in lines if l.get("seconds_to_first_token")]
@@ -125,7 +118,7 @@ def score(lines: list[dict]) -> dict:
 
 
 def replay(args) -> None:
-    from ragcli.verification import load_verifier
+    from ragcli.answer.verify import load_verifier
 
     lines = [json.loads(line) for line in Path(args.drafts).read_text().splitlines() if line.strip()]
     if args.set:
@@ -177,7 +170,7 @@ def audit(args) -> None:
             labels[(row["id"], row["text"])] = row["supported"]
     judge = None
     if args.judge:
-        from ragcli.verification import load_verifier
+        from ragcli.answer.verify import load_verifier
 
         overrides = {"embedding.model": "all-minilm-l6-v2", "verification.method": "llm", "verification.judge_model": args.judge}
         judge = load_verifier(load_settings(args.config, overrides))
@@ -205,17 +198,19 @@ def audit(args) -> None:
 def gate(args) -> None:
     """The evidence gate alone (no generator): for each question, the best dense similarity and
     whether the unknown-name rule fires, then how each min_similarity threshold would split them."""
-    from ragcli.grounding import question_terms, unfamiliar_names
+    from ragcli.answer.gate import evidence_gap
+    from ragcli.config import AnswerSettings
     from ragcli.retrieval.searcher import Searcher
 
     settings = load_settings(args.config, {"index.dir": str(args.index), **_overrides(args.set)})
+    names_only = AnswerSettings(min_similarity=0.0, unknown_names=True)
     rows = []
     with Searcher.open(settings) as searcher:
         for item in _questions(args.qa, "", 0):
-            hits = searcher.search(item["question"]).hits
+            # Searched as the Answerer searches: separate chunks.
+            hits = searcher.search(item["question"], merge_adjacent=False).hits
             best = max((h.similarity for h in hits if h.similarity is not None), default=0.0)
-            unknown = searcher.index.catalog.unknown_terms(question_terms(item["question"]))
-            names = unfamiliar_names(item["question"], unknown, [hit.text for hit in hits])
+            names = evidence_gap(item["question"], hits, names_only, searcher.unknown_terms)
             answerable = item.get("kind") != "unanswerable" and bool(item.get("gold"))
             rows.append({"id": item["id"], "answerable": answerable, "best_similarity": round(best, 3), "unknown_names": names})
     for row in rows:

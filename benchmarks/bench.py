@@ -152,7 +152,7 @@ def main() -> None:
     for variant in variants:
         extra = VARIANTS[variant]
         code = ("import time; from ragcli.config import load_settings; from ragcli.embedding import load_embedder\n"
-                "s = load_settings(); t = time.perf_counter(); load_embedder(s.embedding, s.cache_path).embed(['warm up']);"
+                "s = load_settings(); t = time.perf_counter(); load_embedder(s).embed(['warm up']);"
                 " print(time.perf_counter() - t)")
         out = subprocess.run([sys.executable, "-c", code], env={**base_env, **extra}, capture_output=True, text=True, check=True)
         results["export"][variant] = float(out.stdout.strip().splitlines()[-1])
@@ -226,7 +226,7 @@ def main() -> None:
             code = (
                 "import json, sys, time\n"
                 "from ragcli.config import load_settings\n"
-                "from ragcli.answering import Answerer\n"
+                "from ragcli.answer.answerer import Answerer\n"
                 f"flags = {{'generation.model': {generator!r}}}\n"
                 f"if {thread!r}: flags['generation.threads'] = int({thread!r})\n"
                 "settings = load_settings(flags=flags)\n"

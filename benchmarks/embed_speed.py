@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ragcli.config import EmbeddingSettings, load_settings  # noqa: E402
+from ragcli.config import load_settings  # noqa: E402
 from ragcli.embedding import load_embedder  # noqa: E402
 
 BACKENDS = {
-    "torch": EmbeddingSettings(backend="torch"),
-    "onnx-fp32": EmbeddingSettings(backend="onnx", precision="fp32"),
-    "onnx-int8": EmbeddingSettings(backend="onnx", precision="int8"),
+    "torch": {"embedding.backend": "torch"},
+    "onnx-fp32": {"embedding.backend": "onnx", "embedding.precision": "fp32"},
+    "onnx-int8": {"embedding.backend": "onnx", "embedding.precision": "int8"},
 }
 
 
@@ -46,10 +46,9 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     args = parser.parse_args()
     texts = chunk_texts(args.index, args.texts)
-    cache = load_settings().cache_path
     embedders = {}
     for name in args.backends.split(","):
-        embedders[name] = load_embedder(BACKENDS[name], cache)
+        embedders[name] = load_embedder(load_settings(flags=BACKENDS[name]))
         embedders[name].embed(texts[:8])
     rates: dict[str, list[float]] = {name: [] for name in embedders}
     for _ in range(args.rounds):

@@ -92,7 +92,7 @@ def main() -> None:
     questions = [json.loads(line) for line in args.qa.read_text().splitlines() if line.strip()]
     work = Path(tempfile.mkdtemp(prefix="retrieval-table-"))
     index = Index.open_for_reading(base)
-    embedder = load_embedder(base.embedding)
+    embedder = load_embedder(base)
     second = load_reranker(dataclasses.replace(base, reranking=dataclasses.replace(base.reranking, mode="on")))
     retrieval = base.retrieval
 

@@ -8,17 +8,14 @@ Pure functions over plain data; the token counter is passed in.
 
 from __future__ import annotations
 
-import re
-import string
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from ragcli.records import Chunk, Section
+from ragcli.vocabulary import CHUNK_SENTENCE_END, PARAGRAPH_BREAK, near_duplicate_key
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"'(\[]?[A-Z0-9<`\-])|\n")
 
 
 @dataclass(frozen=True)
@@ -68,12 +65,12 @@ def _split_characters(word: str, count: TokenCounter, limit: int) -> list[str]:
 def split_units(text: str, count: TokenCounter, limit: int) -> list[tuple[str, int]]:
     """Cut text into units of at most ``limit`` tokens along the strongest boundary available."""
     units: list[tuple[str, int]] = []
-    paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
+    paragraphs = [p.strip() for p in PARAGRAPH_BREAK.split(text) if p.strip()]
     for paragraph, size in zip(paragraphs, count(paragraphs)):
         if size <= limit:
             units.append((paragraph, size))
             continue
-        sentences = [s.strip() for s in _SENTENCE_END.split(paragraph) if s and s.strip()]
+        sentences = [s.strip() for s in CHUNK_SENTENCE_END.split(paragraph) if s and s.strip()]
         for sentence, sentence_size in zip(sentences, count(sentences)):
             if sentence_size <= limit:
                 units.append((sentence, sentence_size))
@@ -105,21 +102,15 @@ def _pack(units: list[tuple[str, int]], plan: ChunkingPlan) -> Iterable[str]:
         yield "\n".join(t for t, _ in current)
 
 
-_PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
 # Boilerplate: a paragraph of at least this many words found in this many sections (pages) of one document.
 _BOILERPLATE_WORDS = 4
 _BOILERPLATE_SECTIONS = 3
 
 
-def near_duplicate_key(text: str) -> str:
-    """Texts that differ only in case, spacing or punctuation share a key (numbers count: tables differ in them)."""
-    return " ".join(text.lower().translate(_PUNCTUATION_TO_SPACE).split())
-
-
 def drop_boilerplate(sections: Sequence[Section]) -> list[Section]:
     """Keep only the first copy of a paragraph repeated across many sections (a notice on every page)."""
     seen_in: dict[str, set[int]] = {}
-    split = [[p for p in _PARAGRAPH_BREAK.split(section.text)] for section in sections]
+    split = [[p for p in PARAGRAPH_BREAK.split(section.text)] for section in sections]
     for index, paragraphs in enumerate(split):
         for paragraph in paragraphs:
             key = near_duplicate_key(paragraph)

@@ -29,5 +29,9 @@ class ModelError(RagError):
     """A model could not be found, verified or loaded."""
 
 
+class ModelNotInstalled(ModelError):
+    """A bundled model's packages are not installed (an optional model in ``auto`` mode is then skipped)."""
+
+
 class DocumentError(RagError):
     """One input file could not be read or parsed; the run goes on without it."""

@@ -11,16 +11,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Callable, Iterable
+from typing import Iterable
 
 from ragcli.config import Settings
 from ragcli.errors import RagError
 from ragcli.retrieval.searcher import Searcher
+from ragcli.vocabulary import normalise
 
 KS = (1, 5, 10)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Question:
     id: str
     question: str
@@ -96,8 +97,9 @@ def first_gold_rank(hits: list[dict], gold: list[dict], limit: int = 10) -> int 
     return None
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.lower().split())
+def answer_is_correct(gold: str, answer: str) -> bool:
+    """The dev set's scoring rule: the gold answer appears in the answer, ignoring case and spacing."""
+    return normalise(gold) in normalise(answer)
 
 
 def _retrieval_scores(rows: list[tuple[Question, int | None]]) -> dict:
@@ -118,7 +120,6 @@ def evaluate(
     k: int = 10,
     with_answers: bool = False,
     out_path: Path | None = None,
-    on_result: Callable[[dict], None] | None = None,
 ) -> EvalReport:
     questions = load_questions(qa_path)
     try:
@@ -130,12 +131,11 @@ def evaluate(
     reranker_id = searcher.reranker.id if searcher.reranker is not None else None
     answerer = None
     if with_answers:
-        from ragcli.answering import Answerer, for_the_model
+        from ragcli.answer.answerer import Answerer
         from ragcli.generation import load_generator
 
-        # The same index and models; only the passage shaping for prompts differs from search's.
-        prompt_searcher = Searcher(for_the_model(settings), searcher.index, searcher.embedder, searcher.reranker)
-        answerer = Answerer(settings, prompt_searcher, load_generator(settings))
+        # The same index and models as the retrieval scores.
+        answerer = Answerer(settings, searcher, load_generator(settings))
     rows: list[tuple[Question, int | None]] = []
     lines: list[dict] = []
     timings: list[float] = []
@@ -153,8 +153,6 @@ def evaluate(
             if out_file is not None:
                 out_file.write(json.dumps(line) + "\n")
                 out_file.flush()
-            if on_result:
-                on_result(line)
     finally:
         searcher.close()
         if out_file is not None:
@@ -178,9 +176,7 @@ def _score_answers(report: EvalReport, questions: Iterable[Question], lines: lis
     by_id = {line["id"]: line for line in lines}
     answerable = [q for q in questions if q.answerable]
     unanswerable = [q for q in questions if not q.answerable]
-    correct = sum(
-        1 for q in answerable if not by_id[q.id]["abstained"] and _normalise(q.answer) in _normalise(by_id[q.id]["answer"])
-    )
+    correct = sum(1 for q in answerable if not by_id[q.id]["abstained"] and answer_is_correct(q.answer, by_id[q.id]["answer"]))
     abstained = [q for q in questions if by_id[q.id]["abstained"]]
     report.answer_accuracy = round(correct / len(answerable), 4) if answerable else None
     report.abstention_precision = round(sum(1 for q in abstained if not q.answerable) / len(abstained), 4) if abstained else None

@@ -18,8 +18,8 @@ from ragcli.embedding import Embedder, load_embedder
 from ragcli.errors import RagError
 from ragcli.parsing import PARSER_REVISION
 from ragcli.parsing.pool import ParseOutcome, ParserPool
-from ragcli.records import Chunk, FileFailure, IngestReport, ParsedDocument
-from ragcli.store.catalog import NewChunk
+from ragcli.records import Chunk, EventKind, FileFailure, FileStatus, IngestEvent, IngestReport, ParsedDocument
+from ragcli.store.catalog import NewChunk, NewDocument
 from ragcli.store.index import Index
 from ragcli.store.lock import writer_lock
 from ragcli.walking import Candidate, walk
@@ -29,19 +29,10 @@ BATCH_FILES = 64
 BATCH_CHUNKS = 512
 
 
-@dataclass(frozen=True)
-class IngestEvent:
-    kind: str  # "start", "file" or "finish"
-    path: str = ""
-    status: str = ""  # for "file": indexed, updated, unchanged, failed or removed
-    detail: str = ""  # for "start": why every file is read again, if it is
-    total: int = 0
-
-
 EventSink = Callable[[IngestEvent], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Job:
     """A file that must be parsed, with the stat taken before parsing."""
 
@@ -51,15 +42,14 @@ class _Job:
     replaces: bool
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Pending:
-    path: str
+    """A parsed and chunked file waiting for its batch to be embedded and committed."""
+
+    job: _Job
     sha256: str
-    size: int
-    mtime_ns: int
     document: ParsedDocument
     chunks: list[Chunk]
-    replaces: bool
     hashes: list[str] = field(default_factory=list)
 
 
@@ -117,8 +107,8 @@ class _Run:
     def fail(self, path: str, reason: str) -> None:
         self.report.failed.append(FileFailure(path=path, error=reason))
         with self.catalog.transaction(changes_chunks=False):
-            self.catalog.record_failure(path, reason)
-        self.emit(IngestEvent("file", path, "failed", reason))
+            self.catalog.documents.record_failure(path, reason)
+        self.emit(IngestEvent(kind=EventKind.FILE, path=path, status=FileStatus.FAILED, detail=reason))
 
     def prepare(self, candidate: Candidate) -> _Job | None:
         """Decide whether a file needs parsing; report problems and unchanged files on the spot."""
@@ -126,9 +116,10 @@ class _Run:
         if not _storable(path):
             self.fail(_printable(path), "file name is not valid UTF-8; rename the file to index it")
             return None
+        if candidate.duplicate:
+            return None
         if candidate.problem:
-            if not candidate.problem.startswith("skip:"):
-                self.fail(path, candidate.problem)
+            self.fail(path, candidate.problem)
             return None
         try:
             info = os.stat(path)
@@ -138,7 +129,7 @@ class _Run:
         if not stat.S_ISREG(info.st_mode):
             self.fail(path, "not a regular file (device, FIFO or socket)")
             return None
-        stored = self.catalog.document(path)
+        stored = self.catalog.documents.get(path)
         if stored is not None and not self.reread and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns:
             self._unchanged(path)
             return None
@@ -154,10 +145,10 @@ class _Run:
                 return None
             if stored.sha256 == sha256:
                 with self.catalog.transaction(changes_chunks=False):
-                    self.catalog.touch_document(stored.id, info.st_size, info.st_mtime_ns)
+                    self.catalog.documents.touch(stored.id, info.st_size, info.st_mtime_ns)
                 self._unchanged(path)
                 return None
-        return _Job(path, info.st_size, info.st_mtime_ns, stored is not None)
+        return _Job(path=path, size=info.st_size, mtime_ns=info.st_mtime_ns, replaces=stored is not None)
 
     def accept(self, job: _Job, outcome: ParseOutcome) -> None:
         """Chunk a parsed file and queue it for embedding, or report why it could not be parsed."""
@@ -166,13 +157,13 @@ class _Run:
             return
         document = outcome.document
         chunks = chunk_sections(document.sections, document.title, self.embedder.count_tokens, self.plan)
-        self.pending.append(_Pending(job.path, outcome.sha256, job.size, job.mtime_ns, document, chunks, job.replaces))
+        self.pending.append(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=chunks))
         if len(self.pending) >= BATCH_FILES or sum(len(p.chunks) for p in self.pending) >= BATCH_CHUNKS:
             self.flush()
 
     def _unchanged(self, path: str) -> None:
         self.report.unchanged += 1
-        self.emit(IngestEvent("file", path, "unchanged"))
+        self.emit(IngestEvent(kind=EventKind.FILE, path=path, status=FileStatus.UNCHANGED))
 
     def flush(self) -> None:
         """Embed what is pending (reusing vectors of identical text) and commit it in one transaction."""
@@ -183,7 +174,7 @@ class _Run:
             item.hashes = [_embed_hash(chunk.embedding_text) for chunk in item.chunks]
             for chunk, embed_hash in zip(item.chunks, item.hashes):
                 texts.setdefault(embed_hash, chunk.embedding_text)
-        vectors = self.catalog.vectors_for(list(texts))
+        vectors = self.catalog.chunks.vectors_for(list(texts))
         missing = [h for h in texts if h not in vectors]
         if missing:
             computed = self.embedder.embed([texts[h] for h in missing])
@@ -191,24 +182,26 @@ class _Run:
         with self.catalog.transaction():
             for item in self.pending:
                 pages = [s.page for s in item.document.sections if s.page is not None]
-                self.catalog.replace_document(
-                    path=item.path, sha256=item.sha256, size=item.size, mtime_ns=item.mtime_ns,
+                document = NewDocument(
+                    path=item.job.path, sha256=item.sha256, size=item.job.size, mtime_ns=item.job.mtime_ns,
                     kind=item.document.kind, title=item.document.title, pages=max(pages) if pages else None,
                     warnings=item.document.warnings,
-                    chunks=[
-                        NewChunk(c.ordinal, c.page, c.headings, c.context, c.text, h, np.asarray(vectors[h]))
-                        for c, h in zip(item.chunks, item.hashes)
-                    ],
                 )
+                chunks = [
+                    NewChunk(ordinal=c.ordinal, page=c.page, headings=c.headings, context=c.context, text=c.text, embed_hash=h,
+                             vector=np.asarray(vectors[h]))
+                    for c, h in zip(item.chunks, item.hashes)
+                ]
+                self.catalog.replace_document(document, chunks)
         for item in self.pending:
             self.report.indexed += 1
-            self.report.updated += item.replaces
+            self.report.updated += item.job.replaces
             self.report.chunks += len(item.chunks)
             if item.document.warnings:
-                self.report.warnings.append(FileFailure(item.path, "; ".join(item.document.warnings)))
-            status = "updated" if item.replaces else "indexed"
+                self.report.warnings.append(FileFailure(item.job.path, "; ".join(item.document.warnings)))
+            status = FileStatus.UPDATED if item.job.replaces else FileStatus.INDEXED
             detail = f"{len(item.chunks)} chunks" + (f"; {'; '.join(item.document.warnings)}" if item.document.warnings else "")
-            self.emit(IngestEvent("file", item.path, status, detail))
+            self.emit(IngestEvent(kind=EventKind.FILE, path=item.job.path, status=status, detail=detail))
         self.pending.clear()
 
     def remove_missing(self, root: Path, seen: set[str], unreadable: list[str]) -> None:
@@ -216,7 +209,7 @@ class _Run:
         root_path = _absolute(root)
         kept_prefixes = [directory.rstrip("/") + "/" for directory in unreadable]
         gone = [
-            doc for doc in self.catalog.documents_under(root_path)
+            doc for doc in self.catalog.documents.under(root_path)
             if doc.path not in seen and not any(doc.path.startswith(prefix) for prefix in kept_prefixes)
         ]
         if gone:
@@ -224,10 +217,10 @@ class _Run:
                 self.catalog.remove_documents([doc.id for doc in gone])
             for doc in gone:
                 self.report.removed += 1
-                self.emit(IngestEvent("file", doc.path, "removed"))
+                self.emit(IngestEvent(kind=EventKind.FILE, path=doc.path, status=FileStatus.REMOVED))
         failed_now = {failure.path for failure in self.report.failed}
         with self.catalog.transaction(changes_chunks=False):
-            self.catalog.clear_failures_under(root_path, failed_now)
+            self.catalog.documents.clear_failures_under(root_path, failed_now)
 
 
 def _outermost(roots: list[Path]) -> list[Path]:
@@ -248,10 +241,10 @@ def ingest(
     started = time.monotonic()
     emit = on_event or (lambda event: None)
     with writer_lock(settings.index_path, wait_seconds):
-        embedder = embedder or load_embedder(settings.embedding, settings.cache_path)
+        embedder = embedder or load_embedder(settings)
         index = Index.open_for_writing(settings, embedder.id, embedder.dimension)
         try:
-            roots = _outermost([Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.roots()])
+            roots = _outermost([Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.documents.roots()])
             if not roots:
                 raise RagError("nothing to ingest: no path given and the index remembers no folders", hint="Run `rag ingest PATH...`.")
             revision = index.catalog.get_meta("parser_revision")
@@ -263,10 +256,10 @@ def ingest(
                     run.fail(str(root), "no such file or directory")
             candidates = list(walk(present))
             why = "the parsers changed since this index was built: every file is read again once (vectors of unchanged text are reused)"
-            emit(IngestEvent("start", total=len(candidates), detail=why if reread else ""))
+            emit(IngestEvent(kind=EventKind.START, total=len(candidates), detail=why if reread else ""))
             with index.catalog.transaction(changes_chunks=False):
                 for root in present:
-                    index.catalog.add_root(str(root))
+                    index.catalog.documents.add_root(str(root))
             seen_by_root: dict[Path, set[str]] = {root: set() for root in present}
 
             def jobs():
@@ -289,9 +282,9 @@ def ingest(
                 run.report.seconds = time.monotonic() - started
                 index.catalog.set_meta("last_ingest", {"at": time.time(), **run.report.to_json()})
                 # Only a run over every remembered folder has read all documents with today's parsers.
-                if {str(root) for root in present} >= set(index.catalog.roots()):
+                if {str(root) for root in present} >= set(index.catalog.documents.roots()):
                     index.catalog.set_meta("parser_revision", PARSER_REVISION)
-            emit(IngestEvent("finish"))
+            emit(IngestEvent(kind=EventKind.FINISH))
             return run.report
         finally:
             index.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ragcli.config import Settings
+from ragcli.durable import fsync_path
 from ragcli.embedding import Embedder
 from ragcli.errors import IndexStateError, RagError
 from ragcli.ingest import EventSink, ingest
@@ -39,19 +40,11 @@ def _remembered_roots(live: Path) -> list[Path]:
     try:
         catalog = Catalog.open(catalog_file, create=False)
         try:
-            return [Path(root) for root in catalog.roots()]
+            return [Path(root) for root in catalog.documents.roots()]
         finally:
             catalog.close()
     except sqlite3.DatabaseError:  # a damaged catalog: rebuild from the paths given
         return []
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def exchange_directories(first: Path, second: Path) -> None:
@@ -60,7 +53,7 @@ def exchange_directories(first: Path, second: Path) -> None:
     renameat2 = getattr(libc, "renameat2", None)
     if renameat2 is not None:
         if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-            _fsync_directory(second.parent)
+            fsync_path(second.parent)
             return
         errno = ctypes.get_errno()
         if errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the filesystem cannot exchange; fall back
@@ -70,7 +63,7 @@ def exchange_directories(first: Path, second: Path) -> None:
     os.rename(second, aside)
     os.rename(first, second)
     os.rename(aside, first)
-    _fsync_directory(second.parent)
+    fsync_path(second.parent)
 
 
 def rebuild(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class ParsedDocument:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Chunk:
     text: str
     page: int | None
@@ -34,10 +35,15 @@ class Chunk:
 
     @property
     def embedding_text(self) -> str:
-        return f"{self.context}\n{self.text}" if self.context else self.text
+        return embedding_text(self.context, self.text)
 
 
-@dataclass(frozen=True)
+def embedding_text(context: str, text: str) -> str:
+    """What the embedder reads for a chunk: its title/heading line, then its text."""
+    return f"{context}\n{text}" if context else text
+
+
+@dataclass(frozen=True, kw_only=True)
 class Hit:
     rank: int
     score: float
@@ -95,7 +101,7 @@ class Source:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Answer:
     question: str
     text: str
@@ -153,3 +159,29 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "warnings": [{"path": w.path, "warning": w.error} for w in self.warnings],
         }
+
+
+class EventKind(StrEnum):
+    START = "start"  # the walk is done: ``total`` files to look at
+    FILE = "file"  # one file reached a ``FileStatus``
+    FINISH = "finish"  # everything is committed
+
+
+class FileStatus(StrEnum):
+    INDEXED = "indexed"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestEvent:
+    """What an ingest reports as it goes, for progress display."""
+
+    kind: EventKind
+    path: str = ""
+    status: FileStatus | None = None
+    # For START: why every file is read again, if it is; for FILE: chunks, warnings or the error.
+    detail: str = ""
+    total: int = 0

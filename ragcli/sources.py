@@ -24,11 +24,9 @@ class SourceRoot:
 
 
 def list_sources(settings: Settings) -> list[SourceRoot]:
-    index = Index.open_for_reading(settings)
-    try:
-        return [SourceRoot(root, *index.catalog.root_summary(root), os.path.exists(root)) for root in index.catalog.roots()]
-    finally:
-        index.close()
+    with Index.open_for_reading(settings) as index:
+        documents = index.catalog.documents
+        return [SourceRoot(root, *documents.summary_under(root), os.path.exists(root)) for root in documents.roots()]
 
 
 def remove_source(settings: Settings, root: Path, *, wait_seconds: float = 0.0) -> SourceRoot:
@@ -38,7 +36,7 @@ def remove_source(settings: Settings, root: Path, *, wait_seconds: float = 0.0) 
         index = Index.open_for_reading(settings)
         try:
             catalog = index.catalog
-            roots = catalog.roots()
+            roots = catalog.documents.roots()
             if wanted not in roots:
                 listed = ", ".join(roots) or "none"
                 raise RagError(
@@ -49,13 +47,13 @@ def remove_source(settings: Settings, root: Path, *, wait_seconds: float = 0.0) 
             # Documents that another remembered root also covers stay (a root nested in another is never both walked).
             others = [other for other in roots if other != wanted]
             doomed = [
-                doc.id for doc in catalog.documents_under(wanted)
+                doc.id for doc in catalog.documents.under(wanted)
                 if not any(doc.path == other or doc.path.startswith(other.rstrip("/") + "/") for other in others)
             ]
             with catalog.transaction():
                 catalog.remove_documents(doomed)
-                catalog.remove_root(wanted)
-                catalog.clear_failures_under(wanted, keep=set())
+                catalog.documents.remove_root(wanted)
+                catalog.documents.clear_failures_under(wanted, keep=set())
             index.refresh_vector_file()
             removed_chunks = chunks_before - catalog.counts()["chunks"]
             return SourceRoot(wanted, len(doomed), removed_chunks, os.path.exists(wanted))

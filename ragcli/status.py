@@ -16,7 +16,7 @@ def index_status(settings: Settings) -> dict:
         return {
             "index": str(index.directory),
             "documents": counts["documents"],
-            "kinds": catalog.kinds(),
+            "kinds": catalog.documents.count_by_kind(),
             "pages": counts["pages"],
             "chunks": counts["chunks"],
             "embedder": identity.get("embedder"),
@@ -29,9 +29,9 @@ def index_status(settings: Settings) -> dict:
             "created_by": meta.get("created_by"),
             "created_at": meta.get("created_at"),
             "size_bytes": index.size_on_disk(),
-            "roots": catalog.roots(),
+            "roots": catalog.documents.roots(),
             "last_ingest": meta.get("last_ingest"),
-            "failures": [{"path": path, "error": error} for path, error in catalog.failures()],
+            "failures": [{"path": path, "error": error} for path, error in catalog.documents.failures()],
         }
     finally:
         index.close()

@@ -17,6 +17,8 @@ class Candidate:
     root: Path
     # Set when the file cannot be indexed at all; the walk reports it instead of stopping.
     problem: str = ""
+    # A link to a file inside the roots, which is indexed under its own path: skipped silently.
+    duplicate: bool = False
     # A directory that could not be listed: what the index holds under it must be kept, not removed.
     unreadable_directory: bool = False
 
@@ -56,7 +58,7 @@ def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit:
         except (OSError, RuntimeError):
             return Candidate(path, root, "broken or looping symbolic link")
         if not explicit and _inside(target, resolved_roots) and target != path.absolute():
-            return Candidate(path, root, "skip:duplicate")
+            return Candidate(path, root, duplicate=True)
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:

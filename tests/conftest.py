@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,26 @@ import pytest
 from ragcli.config import load_settings
 
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "sample_docs"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory):
+    """No test writes outside its temporary directories: the per-user cache, data, state and
+    config folders (and HOME, where libraries keep their own caches) point into one temporary
+    folder for the whole session. The real models' one-time work (the ONNX export, the assembled
+    GGUF) happens there once per session and is shared by the tests that need it."""
+    home = tmp_path_factory.mktemp("home")
+    saved = dict(os.environ)
+    os.environ.update({
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+    })
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +59,8 @@ def settings(tmp_path: Path):
         },
         environ={},
     )
+
+
+def real_settings(tmp_path: Path, **flags):
+    """Settings with the real default models, the index in ``tmp_path`` and the session's model cache."""
+    return load_settings(flags={"index.dir": str(tmp_path / "index"), **flags})

@@ -4,9 +4,10 @@ import dataclasses
 
 import pytest
 
-from ragcli.answering import REVISED_NOTICE, UNSUPPORTED_MARK, Answerer
+from ragcli.answer.answerer import REVISED_NOTICE, Answerer
+from ragcli.answer.prompt import INSTRUCTION, QUOTE_INSTRUCTION, REFUSAL
+from ragcli.answer.verify import UNSUPPORTED_MARK
 from ragcli.ingest import ingest
-from ragcli.prompting import INSTRUCTION, QUOTE_INSTRUCTION, REFUSAL
 from ragcli.retrieval.searcher import Searcher
 
 
@@ -55,7 +56,7 @@ def answer(settings, *replies, question=QUESTION, **kwargs):
 
 def passage_sentence(settings, question=QUESTION):
     with Searcher.open(settings) as searcher:
-        hit = searcher.search(question).hits[0]
+        hit = searcher.search(question, merge_adjacent=False).hits[0]  # as the Answerer searches
     words = hit.text.split()
     return " ".join(words[:12]).rstrip(".,;:") + "."
 
@@ -155,8 +156,13 @@ def test_reasoning_is_hidden_unless_asked_for(indexed):
 
 def test_embedding_verifier_through_the_answerer(indexed):
     settings = with_options(indexed, verification={"method": "embedding"})
-    result, _, _ = answer(settings, passage_sentence(settings))
+    result, _, _ = answer(settings, f"{passage_sentence(settings)} It listens on port 31337.")
     assert not result.abstained and result.verification["method"] == "embedding"
+    first, invented = result.verification["per_sentence"]
+    # The passage's own words pass by the lexical rule; the invented number is judged (and
+    # rejected) by the embedding verifier itself, which the lexical verifier would not name.
+    assert (first["supported"], first["method"]) == (True, "lexical")
+    assert (invented["supported"], invented["method"]) == (False, "embedding")
 
 
 def test_judge_sharing_the_generator_checks_after_the_draft(indexed):
@@ -168,19 +174,15 @@ def test_judge_sharing_the_generator_checks_after_the_draft(indexed):
     assert not result.abstained and result.verification["per_sentence"][0]["method"] == "llm"
 
 
-def test_prompt_passages_follow_the_generation_merge_setting_not_searchs(indexed):
-    from ragcli.answering import for_the_model
-
+def test_prompt_passages_are_separate_chunks_while_search_merges(indexed):
     query = "ninja build manual rules variables"
     # Short passages are not continued here, so every multi-chunk passage comes from merging.
     merged_for_search = with_options(indexed, retrieval={"merge_adjacent": True, "min_passage_chars": 0})
     with Searcher.open(merged_for_search, reranker=None) as searcher:
         assert any(len(h.chunk_ids) > 1 for h in searcher.search(query, k=8).hits)
-    assert merged_for_search.generation.merge_adjacent is False
-    with Searcher.open(for_the_model(merged_for_search), reranker=None) as searcher:
-        assert all(len(h.chunk_ids) == 1 for h in searcher.search(query, k=8).hits)
-    merged_for_prompts = with_options(merged_for_search, generation={"merge_adjacent": True})
-    assert for_the_model(merged_for_prompts).retrieval.merge_adjacent is True
+    result, _, generator = answer(merged_for_search, "Rules declare variables.", question=query)
+    assert result.sources and all(len(s.hit.chunk_ids) == 1 for s in result.sources)
+    assert generator.prompts[0][-1]["content"].count("<source ") == len(result.sources)
 
 
 def test_a_question_naming_what_no_document_mentions_abstains_without_the_model(settings, docs):

@@ -4,8 +4,8 @@ import json
 
 from typer.testing import CliRunner
 
-from ragcli.answering import Answerer
-from ragcli.chat import Conversation, carry_topic, clean_rewrite, needs_context, plausible_rewrite
+from ragcli.answer.answerer import Answerer
+from ragcli.answer.chat import Conversation, carry_topic, clean_rewrite, needs_context, plausible_rewrite
 from ragcli.cli import app
 from ragcli.generation.echo import EchoGenerator
 from ragcli.ingest import ingest

@@ -62,7 +62,7 @@ def test_second_stage_by_environment(env):
     assert on.exit_code == 0 and fake.exit_code == 0, fake.output
     assert json.loads(fake.stdout)["hits"][0]["path"].endswith("zlib-faq.pdf")
     missing = run({**env, "RAG_RERANKING_MODE": "on", "RAG_RERANKING_MODEL": "/no/such/reranker"}, "search", "x")
-    assert missing.exit_code == 1 and "unknown reranker" in missing.stderr and "hint:" in missing.stderr
+    assert missing.exit_code == 1 and "neither a bundled model" in missing.stderr and "hint:" in missing.stderr
 
 
 def test_eval_prints_the_four_metrics(env, tmp_path):

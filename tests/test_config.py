@@ -69,3 +69,45 @@ def test_boolean_environment_values():
 def test_shipped_default_config_matches_built_in_defaults():
     shipped = load_settings(Path(__file__).resolve().parent.parent / "configs" / "default.toml", environ={})
     assert shipped == load_settings(environ={})
+
+
+def test_every_setting_is_in_default_toml_with_a_comment_above_it():
+    from ragcli.config import SECTIONS
+
+    lines = (Path(__file__).resolve().parent.parent / "configs" / "default.toml").read_text().splitlines()
+    documented, section = set(), ""
+    for number, line in enumerate(lines):
+        if line.startswith("["):
+            section = line.strip("[]") + "."
+        elif "=" in line and not line.startswith("#"):
+            key = section + line.split("=")[0].strip()
+            assert lines[number - 1].startswith("#"), f"{key} has no comment above it in configs/default.toml"
+            documented.add(key)
+    wanted = {f"{name}.{field.name}" for name, cls in SECTIONS.items() for field in dataclasses.fields(cls)} | {"cache_dir"}
+    assert documented == wanted
+
+
+def test_renamed_settings_keep_working_with_a_note_and_retired_ones_are_ignored(tmp_path):
+    config = tmp_path / "old.toml"
+    config.write_text("[retrieval]\nmin_similarity = 0.4\n[generation]\nmin_support = 0.7\nmerge_adjacent = true\n")
+    settings = load_settings(config, environ={"RAG_RETRIEVAL_UNKNOWN_NAMES": "false"})
+    assert settings.answer.min_similarity == 0.4 and settings.answer.unknown_names is False
+    assert settings.verification.min_support == 0.7
+    notes = "\n".join(settings.notes)
+    assert "retrieval.min_similarity is now answer.min_similarity" in notes
+    assert "generation.min_support is now verification.min_support" in notes
+    assert "environment: retrieval.unknown_names is now answer.unknown_names" in notes
+    assert "generation.merge_adjacent is no longer a setting and is ignored" in notes
+    # Given both ways, the new name wins.
+    both = load_settings(flags={"answer.min_similarity": 0.2, "retrieval.min_similarity": 0.9}, environ={})
+    assert both.answer.min_similarity == 0.2
+    assert load_settings(environ={}).notes == ()
+
+
+def test_choices_come_from_the_registries_that_serve_them():
+    from ragcli.answer.verify import METHODS
+
+    for method in METHODS:
+        assert load_settings(flags={"verification.method": method}, environ={}).verification.method == method
+    with pytest.raises(ConfigError, match="verification.method must be one of 'lexical', 'embedding', 'llm'"):
+        load_settings(flags={"verification.method": "oracle"}, environ={})

@@ -30,6 +30,12 @@ def write_folder(root: Path, modules: list[dict] | None, pooling: dict | None = 
 ST = "sentence_transformers.models."
 
 
+def embedder_in(cache: Path, **embedding):
+    """The configured embedder with its ONNX exports in ``cache``."""
+    flags = {"cache_dir": str(cache), **{f"embedding.{key}": value for key, value in embedding.items()}}
+    return load_embedder(load_settings(flags=flags, environ={}))
+
+
 def test_describe_folder_reads_pooling_normalisation_and_window(tmp_path):
     folder = write_folder(
         tmp_path / "m",
@@ -120,10 +126,11 @@ def test_lazy_embedder_loads_the_model_only_to_embed(tmp_path):
 
 def test_unchanged_reingest_never_loads_the_model(settings, docs):
     """The real bundled folder (JSON and tokenizer only) with a fake model behind it."""
-    from ragcli.embedding.sentence_transformer import bundled_minilm_path
+    from ragcli.embedding import MINILM
     from ragcli.ingest import ingest
+    from ragcli.models.packaged import materialize
 
-    folder = describe_folder(bundled_minilm_path())
+    folder = describe_folder(materialize(MINILM, settings.cache_path))
     first = CountingLoader(folder.dimension)
     report = ingest(settings, [docs], embedder=LazyEmbedder(folder, "lazy-test", first))
     assert report.indexed > 0 and first.calls == 1
@@ -142,8 +149,8 @@ def test_default_embedder_is_lazy_and_imports_nothing_heavy(tmp_path):
 
     code = (
         "import sys, json; from pathlib import Path\n"
-        "from ragcli.config import EmbeddingSettings; from ragcli.embedding import load_embedder\n"
-        f"e = load_embedder(EmbeddingSettings(), Path({str(tmp_path)!r}))\n"
+        "from ragcli.config import load_settings; from ragcli.embedding import load_embedder\n"
+        f"e = load_embedder(load_settings(flags={{'cache_dir': {str(tmp_path)!r}}}, environ={{}}))\n"
         "print(json.dumps([e.id, e.dimension, e.max_tokens, sorted(m for m in ('torch', 'onnxruntime', 'sentence_transformers', 'transformers') if m in sys.modules)]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
@@ -162,9 +169,9 @@ TEXTS = [
 
 @pytest.mark.slow
 def test_onnx_fp32_matches_torch_and_int8_stays_close(tmp_path):
-    torch_embedder = load_embedder(EmbeddingSettings(backend="torch"), tmp_path)
-    fp32 = load_embedder(EmbeddingSettings(backend="onnx", precision="fp32"), tmp_path)
-    int8 = load_embedder(EmbeddingSettings(backend="onnx", precision="int8"), tmp_path)
+    torch_embedder = embedder_in(tmp_path, backend="torch")
+    fp32 = embedder_in(tmp_path, backend="onnx", precision="fp32")
+    int8 = embedder_in(tmp_path, backend="onnx", precision="int8")
     reference = torch_embedder.embed(TEXTS)
     # Batches of one and of several (padding) must give the same vectors.
     onnx_vectors = fp32.embed(TEXTS)
@@ -183,7 +190,7 @@ def test_onnx_fp32_matches_torch_and_int8_stays_close(tmp_path):
     cached = sorted(p.name for p in (tmp_path / "onnx").rglob("*") if p.is_file())
     assert cached == ["model-fp32.onnx", "model-fp32.opt.onnx", "model-int8.onnx", "model-int8.opt.onnx"]
     stamp = [p.stat().st_mtime_ns for p in (tmp_path / "onnx").rglob("*.onnx")]
-    load_embedder(EmbeddingSettings(backend="onnx", precision="int8"), tmp_path).embed(["again"])
+    embedder_in(tmp_path, backend="onnx", precision="int8").embed(["again"])
     assert [p.stat().st_mtime_ns for p in (tmp_path / "onnx").rglob("*.onnx")] == stamp
 
 

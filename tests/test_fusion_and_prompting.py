@@ -1,4 +1,6 @@
-from ragcli.prompting import REFUSAL, build_prompt, cited_numbers, drop_invalid_citations, is_refusal
+from ragcli.answer.citation import drop_invalid_citations
+from ragcli.answer.prompt import REFUSAL, build_prompt, is_refusal
+from ragcli.vocabulary import citation_numbers
 from ragcli.records import Hit
 from ragcli.retrieval.fusion import cap_per_group, reciprocal_rank_fusion
 
@@ -46,7 +48,7 @@ def test_headings_and_file_names_cannot_close_the_quote_either():
 
 def test_citations_parsed_and_invalid_ones_dropped():
     answer = "Use --full-tree [1]. Also see [2, 7] and [9]."
-    assert cited_numbers(answer) == [1, 2, 7, 9]
+    assert citation_numbers(answer) == [1, 2, 7, 9]
     assert drop_invalid_citations(answer, 2) == "Use --full-tree [1]. Also see [2] and ."
 
 

@@ -16,7 +16,7 @@ from ragcli.status import index_status
 def indexed_paths(settings):
     index = Index.open_for_reading(settings)
     try:
-        return {doc.path for doc in index.catalog.documents_under("/")}
+        return {doc.path for doc in index.catalog.documents.under("/")}
     finally:
         index.close()
 

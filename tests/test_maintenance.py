@@ -126,7 +126,7 @@ def test_check_catches_a_vector_file_that_lies_about_the_catalog(settings, docs)
     index = Index.open_for_reading(settings)
     try:
         store = index.vector_store()
-        ids, vectors = index.catalog.all_vectors(int(index.identity["dimension"]))
+        ids, vectors = index.catalog.chunks.all_vectors(int(index.identity["dimension"]))
     finally:
         index.close()
     # Same stamp and count, but every vector belongs to another chunk.

@@ -1,6 +1,6 @@
-"""Context packing: passages cut to the part nearest the question, within the token budget."""
+"""Context packing: numbered passages, each text once, within the token budget."""
 
-from ragcli.prompting import INSTRUCTION, QUOTE_INSTRUCTION, build_prompt, focus
+from ragcli.answer.prompt import INSTRUCTION, QUOTE_INSTRUCTION, build_prompt
 from ragcli.records import Hit
 
 
@@ -16,25 +16,14 @@ TEXT = (
 )
 
 
-def test_focus_keeps_the_sentence_that_answers_and_its_neighbours():
-    cut = focus(TEXT, "Where does the store helper save credentials?", words, 20)
-    assert "~/.git-credentials" in cut and words(cut) <= 22
-    assert cut.startswith("… ") and cut.endswith(" …")
-    assert "Finally" not in cut
-
-
-def test_focus_leaves_short_passages_and_zero_limits_alone():
-    assert focus(TEXT, "anything", words, 0) == TEXT
-    assert focus(TEXT, "anything", words, 1000) == TEXT
-
-
-def test_build_prompt_cuts_each_passage_and_packs_within_budget():
+def test_build_prompt_keeps_passages_in_rank_order_within_the_budget():
     hits = [Hit(rank=n, score=1.0, path=f"/d/{n}.html", page=None, chunk_id=n, text=f"{TEXT} Page {n}.") for n in range(1, 6)]
-    whole = build_prompt("Where does the store helper save credentials?", hits, words, 120)
-    cut = build_prompt("Where does the store helper save credentials?", hits, words, 120, passage_tokens=20)
-    assert len(cut.hits) > len(whole.hits)
-    assert all("~/.git-credentials" in hit.text for hit in cut.hits)
-    assert sum(words(h.text) for h in cut.hits) <= 120
+    block = words(build_prompt("q", hits[:1], words, 1000).body) - words("Sources: Question: q")
+    packed = build_prompt("Where does the store helper save credentials?", hits, words, 2 * block + 1)
+    assert [hit.chunk_id for hit in packed.hits] == [1, 2]
+    # A passage that does not fit is skipped, and a later, smaller one still gets in.
+    small = Hit(rank=6, score=1.0, path="/d/6.html", page=None, chunk_id=6, text="Short.")
+    assert [hit.chunk_id for hit in build_prompt("q", [*hits, small], words, 2 * block + 12).hits] == [1, 2, 6]
 
 
 def test_text_repeated_by_several_pages_is_given_once():

@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 
-from ragcli.answering import Answerer
+from ragcli.answer.answerer import Answerer
 from ragcli.ingest import ingest
-from ragcli.prompting import SYSTEM_PROMPT
+from ragcli.answer.prompt import SYSTEM_PROMPT
 from ragcli.retrieval.searcher import Searcher
 
 INJECTION = (

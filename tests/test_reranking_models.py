@@ -8,7 +8,7 @@ import pytest
 from ragcli.config import load_settings
 from ragcli.reranking import load_reranker
 from ragcli.reranking.bi_encoder import BiEncoderReranker
-from ragcli.reranking.bundled import ModelNotInstalled
+from ragcli.errors import ModelNotInstalled
 from ragcli.reranking.cross_encoder import CrossEncoderReranker
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import pytest
 from ragcli.retrieval.fusion import blend_second_stage
 from ragcli.retrieval.scope import Scope
 from ragcli.retrieval.shaping import ChunkPlace, fill_short, join_texts, shape_passages, widen
-from ragcli.store.catalog import lexical_query
+from ragcli.retrieval.query import lexical_query
 
 
 def place(chunk_id, document_id=1, page=None, ordinal=None):

@@ -3,9 +3,9 @@
 import pytest
 
 from ragcli.embedding.hashing import HashEmbedder
-from ragcli.verification.embedding import EmbeddingVerifier, passage_windows
-from ragcli.verification.judge import JudgeVerifier, judge_messages, parse_verdict
-from ragcli.verification.lexical import LexicalVerifier
+from ragcli.answer.verify.embedding import EmbeddingVerifier, passage_windows
+from ragcli.answer.verify.judge import JudgeVerifier, judge_messages, parse_verdict
+from ragcli.answer.verify.lexical import LexicalVerifier
 
 PASSAGES = [
     "The store helper saves credentials in ~/.git-credentials by default.",
@@ -98,11 +98,11 @@ def test_judge_prompt_and_verdict_parsing():
 
 
 @pytest.mark.slow
-def test_real_minilm_verifier_accepts_a_paraphrase_and_rejects_a_contradiction():
-    from ragcli.config import EmbeddingSettings
+def test_real_minilm_verifier_accepts_a_paraphrase_and_rejects_a_contradiction(tmp_path):
     from ragcli.embedding import load_embedder
+    from tests.conftest import real_settings
 
-    verifier = EmbeddingVerifier(load_embedder(EmbeddingSettings()), 0.6, 0.6)
+    verifier = EmbeddingVerifier(load_embedder(real_settings(tmp_path)), 0.6, 0.6)
     passages = ["The merge window, at the start of each release cycle, usually lasts two weeks; then release candidates follow."]
     question = "How long is the Linux kernel merge window?"
     paraphrase = verifier.check("The kernel's merge window normally takes two weeks at the beginning of a cycle.", question, passages)

@@ -9,11 +9,12 @@ from typing import Optional
 
 import typer
 
-from ragcli.cli import (
-    IndexOption, KOption, LoraOption, ModelOption, ReasoningOption, VerifierOption, _run, _settings, answer_flags, app,
-    reasoning_to_stderr, stream_to_terminal,
+from ragcli.cli.app import app, run_command, settings_for
+from ragcli.cli.options import (
+    GpuLayersOption, IndexOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption, TypeOption,
+    VerifierOption, answer_flags, scope_flags,
 )
-from ragcli.cli.scoping import PathOption, TypeOption, scope_flags
+from ragcli.cli.querying import reasoning_to_stderr, stream_to_terminal
 
 HELP_LINE = "Ask a question; follow-ups may refer to earlier turns. /reset forgets the conversation, /exit (or Ctrl-D) quits."
 
@@ -33,8 +34,8 @@ def chat(
     index: Optional[Path] = IndexOption,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object per turn (ask's fields plus the standalone question)."),
     model: Optional[str] = ModelOption,
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for generation."),
-    gpu_layers: Optional[int] = typer.Option(None, "--gpu-layers", help="Layers to offload to a GPU (-1: all)."),
+    threads: Optional[int] = ThreadsOption,
+    gpu_layers: Optional[int] = GpuLayersOption,
     lora: Optional[Path] = LoraOption,
     show_reasoning: Optional[bool] = ReasoningOption,
     verifier: Optional[str] = VerifierOption,
@@ -43,13 +44,13 @@ def chat(
     rewrite: Optional[str] = typer.Option(None, "--rewrite", help="Rewrite follow-ups with the model (llm) or by carrying the topic over (simple)."),
 ) -> None:
     """Talk with your documents: questions are read from the terminal (or stdin), one per line."""
-    from ragcli.chat import open_conversation
+    from ragcli.answer.chat import open_conversation
     from ragcli.cli.rendering import render_sources
 
     def action() -> None:
         flags = {"retrieval.k": k, "chat.rewrite": rewrite, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier),
                  **scope_flags(path, kind)}
-        settings = _settings(ctx, flags, index)
+        settings = settings_for(ctx, flags, index)
         interactive = sys.stdin.isatty()
         conversation = open_conversation(settings)
         try:
@@ -79,4 +80,4 @@ def chat(
         finally:
             conversation.answerer.close()
 
-    _run(ctx, action)
+    run_command(ctx, action)

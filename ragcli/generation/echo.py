@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Iterator, Sequence
 
-from ragcli.prompting import REFUSAL
+from ragcli.answer.prompt import REFUSAL
+from ragcli.vocabulary import split_sentences
 
 _PASSAGE = re.compile(r'<source id="(\d+)"[^>]*>\s*(.*?)\s*</source>', re.DOTALL)
 
@@ -25,7 +26,7 @@ class EchoGenerator:
         if match is None:
             answer = REFUSAL
         else:
-            first_sentence = re.split(r"(?<=[.!?])\s", match.group(2).strip(), maxsplit=1)[0]
+            first_sentence = (split_sentences(match.group(2)) or [""])[0]
             answer = f"{first_sentence} [{match.group(1)}]"
         for word in answer.split(" ")[:max_tokens]:
             yield word + " "

@@ -58,6 +58,8 @@ PARSERS: dict[str, Callable[[bytes, Path], ParsedDocument]] = {
 }
 
 KIND_BY_SUFFIX = {".pdf": "pdf", ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "md", ".markdown": "md"}
+# The kinds of document the catalog records (what --type accepts); any other suffix is text.
+DOCUMENT_TYPES = tuple(dict.fromkeys([*KIND_BY_SUFFIX.values(), "txt"]))
 
 
 def is_supported(path: Path) -> bool:

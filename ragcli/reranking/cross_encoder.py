@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Sequence
 
 from ragcli.config import RerankingSettings
-from ragcli.errors import ModelError
-from ragcli.embedding.sentence_transformer import import_sentence_transformers
+from ragcli.models.folders import folder_fingerprint
+from ragcli.models.sentence_transformers import load_sentence_transformer
 
 
 class CrossEncoderReranker:
     def __init__(self, folder: Path, settings: RerankingSettings) -> None:
-        CrossEncoder = import_sentence_transformers().CrossEncoder
-        try:
-            self._model = CrossEncoder(str(folder), device=settings.device, local_files_only=True)
-        except Exception as exc:
-            raise ModelError(
-                f"cannot load a CrossEncoder from {folder}: {exc}",
-                hint="Point reranking.model at a local CrossEncoder folder (config.json, weights, tokenizer),"
-                ' or set reranking.mode = "off".',
-            ) from exc
+        self._model = load_sentence_transformer(folder, settings.device, cross_encoder=True, setting="reranking.model")
         self._batch_size = settings.batch_size
-        digest = hashlib.sha256()
-        for entry in sorted(folder.glob("*.json")):
-            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
-        self.id = f"cross-encoder:{folder.name}:{digest.hexdigest()[:12]}"
+        self.id = f"cross-encoder:{folder.name}:{folder_fingerprint(folder)}"
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         if not passages:

@@ -10,6 +10,7 @@ from ragcli.embedding import Embedder, load_embedder
 from ragcli.records import Hit, SearchResult
 from ragcli.reranking import Reranker, load_reranker
 from ragcli.retrieval.fusion import blend_second_stage, cap_per_group, reciprocal_rank_fusion
+from ragcli.retrieval.query import lexical_query, unknown_terms
 from ragcli.retrieval.scope import Scope
 from ragcli.retrieval.shaping import ChunkPlace, Passage, fill_short, join_texts, shape_passages, widen
 from ragcli.store.catalog import StoredChunk
@@ -18,11 +19,6 @@ from ragcli.store.index import Index
 _CONFIGURED = object()
 # Chunks looked at after a short passage; titles and synopses are followed by their text within a few.
 _FILL_LOOKAHEAD = 4
-
-
-def _passage_text(chunk: StoredChunk) -> str:
-    """What the second stage reads: the chunk with the title/heading line it was embedded with."""
-    return f"{chunk.context}\n{chunk.text}" if chunk.context else chunk.text
 
 
 class Searcher:
@@ -41,7 +37,7 @@ class Searcher:
         """Open the index and load the models; ``reranker`` defaults to the configured second stage."""
         index = Index.open_for_reading(settings)
         try:
-            embedder = embedder or load_embedder(settings.embedding, settings.cache_path)
+            embedder = embedder or load_embedder(settings)
             if reranker is _CONFIGURED:
                 reranker = load_reranker(settings)
             return cls(settings, index, embedder, reranker)
@@ -62,7 +58,7 @@ class Searcher:
         store = self.index.vector_store()
         if document_ids is None:
             return store.search(query_vector, pool)
-        allowed = self.index.catalog.chunk_ids_of(document_ids)
+        allowed = self.index.catalog.chunks.ids_of(document_ids)
         if not allowed:
             return []
         # Exact under a filter: the best allowed chunks of a deeper ranking are the best allowed overall.
@@ -74,13 +70,21 @@ class Searcher:
                 return kept[:pool]
             depth = min(len(store), depth * 4)
 
-    def search(self, query: str, k: int | None = None, scope: Scope | None = None) -> SearchResult:
-        """The ``k`` best passages for ``query`` within ``scope`` (default: the configured paths and types)."""
+    def unknown_terms(self, terms: list[str]) -> list[str]:
+        """The ``terms`` that no indexed chunk contains (what the evidence gate asks)."""
+        return unknown_terms(terms, self.index.catalog.fulltext.has_phrase)
+
+    def search(
+        self, query: str, k: int | None = None, scope: Scope | None = None, *, merge_adjacent: bool | None = None
+    ) -> SearchResult:
+        """The ``k`` best passages for ``query`` within ``scope`` (default: the configured paths and types);
+        ``merge_adjacent`` overrides ``retrieval.merge_adjacent`` for this search."""
         options = self.settings.retrieval
         k = k or options.k
+        merge = options.merge_adjacent if merge_adjacent is None else merge_adjacent
         scope = self.scope if scope is None else scope
         catalog = self.index.catalog
-        document_ids = None if scope.everything else scope.select(catalog.document_kinds())
+        document_ids = None if scope.everything else scope.select(catalog.documents.kinds_by_id())
         if document_ids is not None and not document_ids:
             return SearchResult(query=query, hits=[])
         pool = max(options.candidates, k * 4)
@@ -89,20 +93,20 @@ class Searcher:
         similarity = dict(dense)
         rankings = [(options.dense_weight, [chunk_id for chunk_id, _ in dense])]
         if options.lexical:
-            lexical = catalog.lexical_search(query, pool, document_ids, options.heading_weight)
+            lexical = catalog.fulltext.search(lexical_query(query), pool, document_ids, options.heading_weight)
             rankings.append((options.lexical_weight, [chunk_id for chunk_id, _ in lexical]))
         fused = reciprocal_rank_fusion(rankings, options.rrf_k)
-        stored = catalog.chunks([chunk_id for chunk_id, _ in fused])
+        stored = catalog.chunks.get([chunk_id for chunk_id, _ in fused])
         fused = [(chunk_id, score) for chunk_id, score in fused if chunk_id in stored]
         if self.reranker is not None and fused:
             fused = self._second_stage(query, fused, stored)
         scores = dict(fused)
         places = [ChunkPlace(cid, stored[cid].document_id, stored[cid].page, stored[cid].ordinal) for cid, _ in fused]
-        passages = shape_passages(places, k, options.max_per_page, options.merge_adjacent)
-        members = {passage.lead.chunk_id: widen(passage, options.neighbours, catalog.neighbour_ids) for passage in passages}
+        passages = shape_passages(places, k, options.max_per_page, merge)
+        members = {passage.lead.chunk_id: widen(passage, options.neighbours, catalog.chunks.neighbour_ids) for passage in passages}
         missing = [cid for ids in members.values() for cid in ids if cid not in stored]
         if missing:
-            stored.update(catalog.chunks(missing))
+            stored.update(catalog.chunks.get(missing))
         if options.min_passage_chars:
             taken = {cid for ids in members.values() for cid in ids}
             for passage in passages:
@@ -130,7 +134,7 @@ class Searcher:
         if sum(len(stored[cid].text) for cid in ids if cid in stored) >= wanted:
             return ids
         last = max(stored[cid].ordinal for cid in ids if cid in stored)
-        found = self.index.catalog.neighbour_ids(passage.document_id, last + 1, last + _FILL_LOOKAHEAD)
+        found = self.index.catalog.chunks.neighbour_ids(passage.document_id, last + 1, last + _FILL_LOOKAHEAD)
         following = []
         for ordinal in range(last + 1, last + _FILL_LOOKAHEAD + 1):
             if ordinal not in found or found[ordinal][0] in taken:
@@ -138,7 +142,7 @@ class Searcher:
             following.append(found[ordinal])
         missing = [cid for cid, _ in following if cid not in stored]
         if missing:
-            stored.update(self.index.catalog.chunks(missing))
+            stored.update(self.index.catalog.chunks.get(missing))
         # A chunk gone since the search (a concurrent ingest) ends the run: the passage stays contiguous.
         following = list(itertools.takewhile(lambda place: place[0] in stored, following))
         return fill_short(ids, passage.page, lambda cid: len(stored[cid].text), following, wanted)
@@ -148,7 +152,8 @@ class Searcher:
         # Candidates are taken page-diverse: a second chunk of a page rarely changes which pages come back.
         page_of = ((cid, (stored[cid].path, stored[cid].page)) for cid, _ in fused)
         candidates = cap_per_group(page_of, self.settings.retrieval.max_per_page)[: options.candidates]
-        scores = self.reranker.score(query, [_passage_text(stored[cid]) for cid in candidates])
+        # The second stage reads what the embedder read: the chunk with its title/heading line.
+        scores = self.reranker.score(query, [stored[cid].embedding_text for cid in candidates])
         return blend_second_stage(fused, dict(zip(candidates, scores)), options.weight, self.settings.retrieval.rrf_k)
 
 

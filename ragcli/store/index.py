@@ -133,7 +133,7 @@ class Index:
                         return store
                 except Exception:  # a damaged cache file is rebuilt from the catalog below
                     pass
-            ids, vectors = self.catalog.all_vectors(dimension)
+            ids, vectors = self.catalog.chunks.all_vectors(dimension)
         store.build(ids, vectors)
         if save:
             store.save(path)
@@ -151,3 +151,9 @@ class Index:
 
     def close(self) -> None:
         self.catalog.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -9,6 +9,7 @@ Damage to the SQLite file itself cannot be repaired here: that needs a rebuild.
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,10 +56,6 @@ class CheckReport:
         }
 
 
-def _scalar(index: Index, sql: str, *params) -> int:
-    return int(index.catalog.connection.execute(sql, params).fetchone()[0])
-
-
 def inspect(index: Index, *, writer: bool = False) -> CheckReport:
     """Look for every known kind of inconsistency, reading one consistent snapshot.
 
@@ -78,7 +75,7 @@ def inspect(index: Index, *, writer: bool = False) -> CheckReport:
         _check_vector_file(index, report)
     if writer:
         _check_fts_structure(index, report)
-    for root in catalog.roots():
+    for root in catalog.documents.roots():
         if not os.path.exists(root):
             report.notes.append(Finding("root-missing", f"remembered folder {root} does not exist (unmounted?); its documents are kept"))
     if counts["failures"]:
@@ -87,10 +84,9 @@ def inspect(index: Index, *, writer: bool = False) -> CheckReport:
 
 
 def _check_sqlite(index: Index, report: CheckReport) -> None:
-    db = index.catalog.connection
     try:
-        result = [row[0] for row in db.execute("PRAGMA quick_check")]
-    except Exception as exc:  # sqlite3.DatabaseError on a damaged file
+        result = index.catalog.quick_check()
+    except sqlite3.DatabaseError as exc:
         result = [str(exc)]
     if result != ["ok"]:
         report.problems.append(Finding("sqlite", "the catalog file is damaged: " + "; ".join(result[:3]), len(result)))
@@ -104,36 +100,28 @@ def _check_metadata(index: Index, report: CheckReport) -> None:
 
 
 def _check_chunks(index: Index, report: CheckReport) -> None:
+    catalog = index.catalog
     dimension = int(index.identity.get("dimension", 0))
     checks = [
-        ("orphan-chunks", "chunks belong to no document",
-         "SELECT count(*) FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)"),
-        ("chunk-count", "documents record a chunk count that differs from their chunks",
-         "SELECT count(*) FROM documents d WHERE chunk_count != (SELECT count(*) FROM chunks c WHERE c.document_id = d.id)"),
-        ("missing-terms", "chunks have no full-text entry, so keyword search cannot find them",
-         "SELECT count(*) FROM chunks WHERE id NOT IN (SELECT rowid FROM chunk_terms)"),
-        ("orphan-terms", "full-text entries belong to no chunk",
-         "SELECT count(*) FROM chunk_terms WHERE rowid NOT IN (SELECT id FROM chunks)"),
-        ("bad-vectors", f"chunks have a vector that is not {dimension} float32 numbers",
-         f"SELECT count(*) FROM chunks WHERE length(vector) != {dimension * 4}"),
+        ("orphan-chunks", "chunks belong to no document", catalog.chunks.orphans()),
+        ("chunk-count", "documents record a chunk count that differs from their chunks", catalog.documents.miscounted()),
+        ("missing-terms", "chunks have no full-text entry, so keyword search cannot find them", catalog.fulltext.missing()),
+        ("orphan-terms", "full-text entries belong to no chunk", catalog.fulltext.orphans()),
+        ("bad-vectors", f"chunks have a vector that is not {dimension} float32 numbers", catalog.chunks.wrong_size(dimension)),
     ]
-    for code, message, sql in checks:
-        count = _scalar(index, sql)
+    for code, message, count in checks:
         if count:
             report.problems.append(Finding(code, f"{count} {message}", count))
     if not any(finding.code == "bad-vectors" for finding in report.problems):
-        non_finite = sum(
-            int(not np.isfinite(np.frombuffer(blob, dtype=np.float32)).all())
-            for (blob,) in index.catalog.connection.execute("SELECT vector FROM chunks")
-        )
+        non_finite = len(catalog.chunks.non_finite(dimension))
         if non_finite:
             report.problems.append(Finding("bad-vectors", f"{non_finite} chunks have vectors with NaN or infinite values", non_finite))
 
 
 def _check_fts_structure(index: Index, report: CheckReport) -> None:
     try:
-        index.catalog.connection.execute("INSERT INTO chunk_terms(chunk_terms) VALUES ('integrity-check')")
-    except Exception as exc:  # sqlite3.DatabaseError naming the damage
+        index.catalog.fulltext.check_structure()
+    except sqlite3.DatabaseError as exc:
         report.problems.append(Finding("fts", f"the full-text index is damaged: {exc}", 1))
 
 
@@ -170,22 +158,18 @@ def _check_vector_file(index: Index, report: CheckReport) -> None:
         ))
         return
     mismatched = 0
+    dimension = int(index.identity["dimension"])
     # Damaged vectors are reported as bad-vectors; probing with one would only crash the check.
-    width = int(index.identity["dimension"]) * 4
-    rows = catalog.connection.execute(
-        "SELECT id, vector FROM chunks WHERE length(vector) = ? ORDER BY random() LIMIT ?", (width, _PROBES)
-    ).fetchall()
-    for chunk_id, blob in rows:
-        vector = np.frombuffer(blob, dtype=np.float32)
+    rows = catalog.chunks.sample_vectors(dimension, _PROBES)
+    for chunk_id, vector in rows:
         if not np.isfinite(vector).all():
             continue
         found = store.search(vector, 1)
         if found and found[0][0] == chunk_id:
             continue
         # Identical text gives identical vectors: another id is right if the catalog holds the same vector for it.
-        twin = catalog.connection.execute("SELECT vector FROM chunks WHERE id = ?", (found[0][0],)).fetchone() if found else None
-        twin_vector = None if twin is None or len(twin[0]) != width else np.frombuffer(twin[0], dtype=np.float32)
-        if twin_vector is None or twin_vector.shape != vector.shape or not np.allclose(twin_vector, vector, atol=1e-5):
+        twin = catalog.chunks.vector(found[0][0], dimension) if found else None
+        if twin is None or not np.allclose(twin, vector, atol=1e-5):
             mismatched += 1
     if mismatched:
         report.problems.append(Finding(
@@ -199,36 +183,23 @@ def repair(index: Index, report: CheckReport) -> list[str]:
     done: list[str] = []
     if "sqlite" in codes or "metadata" in codes:
         return done  # not repairable in place; the caller says to rebuild
-    db = index.catalog.connection
+    catalog = index.catalog
     dimension = int(index.identity["dimension"])
     chunk_codes = {"orphan-chunks", "chunk-count", "missing-terms", "orphan-terms", "bad-vectors", "fts"}
     if codes & chunk_codes:
-        with index.catalog.transaction():
-            bad = db.execute(
-                f"SELECT id, document_id FROM chunks WHERE length(vector) != {dimension * 4}"
-            ).fetchall()
-            bad += [
-                (chunk_id, document_id)
-                for chunk_id, document_id, blob in db.execute(
-                    f"SELECT id, document_id, vector FROM chunks WHERE length(vector) = {dimension * 4}"
-                )
-                if not np.isfinite(np.frombuffer(blob, dtype=np.float32)).all()
-            ]
+        with catalog.transaction():
+            bad = catalog.chunks.damaged(dimension)
             if bad:
-                db.executemany("DELETE FROM chunks WHERE id = ?", [(chunk_id,) for chunk_id, _ in bad])
+                catalog.chunks.delete(bad)
                 done.append(f"removed {len(bad)} chunks with damaged vectors")
-            orphans = db.execute("DELETE FROM chunks WHERE document_id NOT IN (SELECT id FROM documents)").rowcount
+            orphans = catalog.chunks.delete_orphans()
             if orphans:
                 done.append(f"removed {orphans} chunks that belonged to no document")
             # Documents that lost chunks are marked changed, so the next ingest parses them again.
-            stale = db.execute(
-                "UPDATE documents SET sha256 = '', size = -1, chunk_count = (SELECT count(*) FROM chunks c WHERE c.document_id = documents.id)"
-                " WHERE chunk_count != (SELECT count(*) FROM chunks c WHERE c.document_id = documents.id)"
-            ).rowcount
+            stale = catalog.documents.mark_miscounted_changed()
             if stale:
                 done.append(f"marked {stale} documents to be re-indexed by the next `rag ingest`")
-            db.execute("DELETE FROM chunk_terms")
-            db.execute("INSERT INTO chunk_terms(rowid, text, context) SELECT id, text, context FROM chunks")
+            catalog.fulltext.rebuild()
             done.append("rebuilt the full-text index from the chunks")
     if codes & (chunk_codes | {"vectors-stale", "vectors-unreadable", "vectors-count", "vectors-mismatch"}):
         path = vector_file(index.directory, index.settings.index.vectors)

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from ragcli.config import IndexSettings
+from ragcli.durable import atomic_write
 
 # Files smaller than this are read whole: mapping them saves nothing.
 _MMAP_FROM_BYTES = 64 * 1024 * 1024
 _TRAIN_PER_LIST = 40
-
-
-def fsync_file(path: Path) -> None:
-    """Make a file's bytes durable before it is renamed into place."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class VectorStore(Protocol):
@@ -64,11 +55,8 @@ class NumpyVectorStore:
         return [(int(self._ids[i]), float(scores[i])) for i in top]
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp.npz")
-        with open(tmp, "wb") as handle:
+        with atomic_write(path) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, ids=self._ids, vectors=self._vectors)
-        fsync_file(tmp)
-        os.replace(tmp, path)
 
     def load(self, path: Path) -> None:
         with np.load(path, allow_pickle=False) as data:
@@ -147,10 +135,8 @@ class FaissVectorStore:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        self._faiss.write_index(self._index, str(tmp))
-        fsync_file(tmp)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            self._faiss.write_index(self._index, str(tmp))
 
     def load(self, path: Path) -> None:
         faiss = self._faiss
@@ -189,8 +175,5 @@ def read_stamp(index_dir: Path) -> dict:
 
 
 def write_stamp(index_dir: Path, stamp: dict) -> None:
-    target = _stamp_file(index_dir)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(stamp), encoding="utf-8")
-    fsync_file(tmp)
-    os.replace(tmp, target)
+    with atomic_write(_stamp_file(index_dir)) as tmp:
+        tmp.write_text(json.dumps(stamp), encoding="utf-8")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from ragcli.grounding import SentenceCheck, claims_of, passage_support
+from ragcli.answer.verify.claims import claims_of, passage_support
+from ragcli.answer.verify.draft import SentenceCheck
 
 JUDGE_SYSTEM = "You check statements against a passage. Reply with one word: yes or no."
 # Judging against the two passages that share most words keeps the judge's prompts short.
@@ -46,11 +47,11 @@ class JudgeVerifier:
     def check(self, sentence: str, question: str, passages: Sequence[str]) -> SentenceCheck:
         claims = claims_of(sentence, question)
         if claims.empty:
-            return SentenceCheck(sentence, None, 0.0, informative=False, method=self.name)
+            return SentenceCheck(text=sentence, source=None, support=0.0, informative=False, method=self.name)
         lexical = [passage_support(claims, p) for p in passages]
         ranked = sorted((i for i, (_, ok) in enumerate(lexical) if ok), key=lambda i: -lexical[i][0])
         for i in ranked[:_PASSAGES_JUDGED]:
             if self.supports(sentence, passages[i]):
-                return SentenceCheck(sentence, i + 1, 1.0, True, supported=True, method=self.name)
+                return SentenceCheck(text=sentence, source=i + 1, support=1.0, informative=True, supported=True, method=self.name)
         best = ranked[0] + 1 if ranked else None
-        return SentenceCheck(sentence, best, 0.0, True, supported=False, method=self.name)
+        return SentenceCheck(text=sentence, source=best, support=0.0, informative=True, supported=False, method=self.name)

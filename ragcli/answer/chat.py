@@ -8,11 +8,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ragcli.answering import Answerer
+from ragcli.answer.answerer import Answerer
+from ragcli.answer.prompt import is_refusal
 from ragcli.config import Settings
-from ragcli.grounding import question_terms
-from ragcli.prompting import is_refusal
 from ragcli.records import Answer
+from ragcli.vocabulary import CONVERSATION_WORD, question_terms
 
 TextSink = Callable[[str], None]
 
@@ -24,6 +24,9 @@ REWRITE_SYSTEM = (
 _REFERRING = frozenset(
     "it its it's this that these those they them their there he she one ones above same former latter instead".split()
 )
+# How follow-ups are rewritten: by the generator ("llm", falling back to "simple" when its
+# rewrite looks wrong) or by carrying the earlier question's topic over ("simple").
+REWRITES = ("llm", "simple")
 _ANSWER_CHARS_IN_HISTORY = 300
 _REWRITE_TOKENS = 64
 
@@ -43,7 +46,7 @@ class Turn:
 
 def needs_context(question: str) -> bool:
     """Whether a question leans on earlier turns: it refers back, or names almost nothing."""
-    words = re.findall(r"[\w']+", question.lower())
+    words = CONVERSATION_WORD.findall(question.lower())
     return any(w in _REFERRING for w in words) or len(question_terms(question)) < 2
 
 

@@ -1,4 +1,15 @@
-from ragcli.grounding import cite, question_terms, spelled_out, split_complete, split_sentences, terms, unfamiliar_names, verify
+"""The claim rules and the keep-or-abstain decision, through the public verify_draft()."""
+
+from ragcli.answer.gate import spelled_out, unfamiliar_names
+from ragcli.answer.verify import verify_draft
+from ragcli.answer.verify.claims import terms
+from ragcli.answer.verify.lexical import LexicalVerifier
+from ragcli.vocabulary import question_terms, split_complete, split_sentences
+
+
+def verify(answer, question, passages, threshold):
+    return verify_draft(answer, question, passages, LexicalVerifier(threshold))
+
 
 PASSAGES = [
     "The store helper saves credentials in ~/.git-credentials by default.",
@@ -15,7 +26,7 @@ def test_terms_keep_identifiers_whole_and_add_their_pieces():
 def test_supported_sentence_gets_the_right_citation():
     result = verify("It uses --full-tree to show everything.", "How do I list the whole tree?", PASSAGES, 0.6)
     assert [c.source for c in result.supported] == [2]
-    assert cite(result) == "It uses --full-tree to show everything [2]."
+    assert result.text == "It uses --full-tree to show everything [2]."
 
 
 def test_invented_identifier_is_unsupported():
@@ -31,7 +42,7 @@ def test_restating_the_question_is_not_evidence():
 
 def test_model_citations_are_replaced_by_the_supporting_source():
     result = verify("Credentials go to ~/.git-credentials [2].", "Where?", PASSAGES, 0.6)
-    assert cite(result) == "Credentials go to ~/.git-credentials [1]."
+    assert result.text == "Credentials go to ~/.git-credentials [1]."
 
 
 def test_quoted_literals_must_appear_verbatim():
@@ -44,7 +55,10 @@ def test_streamed_text_splits_only_finished_sentences():
     done, rest = split_complete("First one. Second one. Thir")
     assert done == ["First one.", "Second one."] and rest == "Thir"
     assert split_complete("no boundary yet") == ([], "no boundary yet")
-    assert split_sentences("A b.\\nC d!") == ["A b.\\nC d!"] or split_sentences("A b.\nC d!") == ["A b.", "C d!"]
+    assert split_sentences("A b.\nC d!") == ["A b.", "C d!"]
+    # A sentence ends before a capital, a quote or code, not inside "e.g. the" or "v2.1 is".
+    assert split_sentences("Use e.g. the flag. Then `git push`.") == ["Use e.g. the flag.", "Then `git push`."]
+    assert split_sentences("Since v2.1 is out, upgrade.") == ["Since v2.1 is out, upgrade."]
 
 
 def test_unfamiliar_names_are_capitalised_unknown_terms():
@@ -78,18 +92,18 @@ def test_framing_words_are_not_claims_but_the_value_they_frame_is():
     question = "With git mergetool, which --tool value opens Neovim instead of Vim?"
     passage = "You can also use one of these variants:\n--tool=gvimdiff, to open gVim instead of Vim.\n--tool=nvimdiff, to open Neovim instead of Vim."
     answer = "The --tool=nvimdiff option opens Neovim instead of Vim."
-    assert verify(answer, question, [passage], 0.6).sentences[0].supported
+    assert verify(answer, question, [passage], 0.6).checks[0].supported
     invented = "The --tool=neovim option opens Neovim instead of Vim."
-    assert not verify(invented, question, [passage], 0.6).sentences[0].supported
+    assert not verify(invented, question, [passage], 0.6).checks[0].supported
 
 
 def test_a_command_line_in_backticks_is_checked_word_by_word_but_other_code_spans_verbatim():
     question = "Is there a git blame option that colours lines by age?"
     passage = "git-blame(1)\n--color-by-age\nColor line annotations depending on the age of the line."
-    assert verify("Use `git blame --color-by-age`.", question, [passage], 0.6).sentences[0].supported
-    assert not verify("Use `git blame --color-by-date`.", question, [passage], 0.6).sentences[0].supported
+    assert verify("Use `git blame --color-by-age`.", question, [passage], 0.6).checks[0].supported
+    assert not verify("Use `git blame --color-by-date`.", question, [passage], 0.6).checks[0].supported
     # No option in it: a span such as a set command is a quotation and must be in the passage as written.
-    assert not verify("Use `age blame`.", question, [passage], 0.6).sentences[0].supported
+    assert not verify("Use `age blame`.", question, [passage], 0.6).checks[0].supported
 
 
 def test_curly_quotes_in_a_passage_match_the_straight_ones_an_answer_types():

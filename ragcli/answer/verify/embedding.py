@@ -8,20 +8,18 @@ scores "--full-tree" and "--full-name" as near neighbours.
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 import numpy as np
 
-from ragcli.grounding import SentenceCheck, claims_of, passage_support
-
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
-_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+from ragcli.answer.verify.claims import claims_of, passage_support
+from ragcli.answer.verify.draft import SentenceCheck
+from ragcli.vocabulary import split_clauses, strip_citations
 
 
 def passage_windows(passage: str, width: int = 2) -> list[str]:
-    """Runs of ``width`` consecutive sentences: an answer sentence usually condenses one or two."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(passage) if s and s.strip()]
+    """Runs of ``width`` consecutive clauses: an answer sentence usually condenses one or two."""
+    sentences = split_clauses(passage)
     if len(sentences) <= width:
         return [" ".join(sentences)] if sentences else []
     return [" ".join(sentences[i : i + width]) for i in range(len(sentences) - width + 1)]
@@ -55,17 +53,19 @@ class EmbeddingVerifier:
     def check(self, sentence: str, question: str, passages: Sequence[str]) -> SentenceCheck:
         claims = claims_of(sentence, question)
         if claims.empty:
-            return SentenceCheck(sentence, None, 0.0, informative=False, method=self.name)
+            return SentenceCheck(text=sentence, source=None, support=0.0, informative=False, method=self.name)
         lexical = [passage_support(claims, p) for p in passages]
         best_lexical = max(range(len(passages)), key=lambda i: lexical[i][0], default=None)
         if best_lexical is not None and lexical[best_lexical][0] >= self.lexical_threshold:
             # The words are there: no paraphrase to judge.
-            return SentenceCheck(sentence, best_lexical + 1, lexical[best_lexical][0], True, supported=True, method="lexical")
+            return SentenceCheck(
+                text=sentence, source=best_lexical + 1, support=lexical[best_lexical][0], informative=True, supported=True, method="lexical"
+            )
         candidates = [i for i, (_, has_specifics) in enumerate(lexical) if has_specifics]
         if not candidates:
-            return SentenceCheck(sentence, None, 0.0, True, supported=False, method=self.name)
+            return SentenceCheck(text=sentence, source=None, support=0.0, informative=True, supported=False, method=self.name)
         windows = self._windows(passages)
-        query = self.embedder.embed([_CITATION.sub("", sentence)])[0]
+        query = self.embedder.embed([strip_citations(sentence)])[0]
         best, best_similarity = None, 0.0
         for i in candidates:
             if len(windows[i]) == 0:
@@ -73,6 +73,5 @@ class EmbeddingVerifier:
             similarity = float(np.max(windows[i] @ query))
             if similarity > best_similarity:
                 best, best_similarity = i + 1, similarity
-        return SentenceCheck(
-            sentence, best, best_similarity, True, supported=best is not None and best_similarity >= self.min_similarity, method=self.name
-        )
+        supported = best is not None and best_similarity >= self.min_similarity
+        return SentenceCheck(text=sentence, source=best, support=best_similarity, informative=True, supported=supported, method=self.name)

@@ -1,0 +1,151 @@
+"""`rag ask`: retrieve, gate, pack the passages into the model's budget, generate, verify, cite or abstain."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from ragcli.answer.citation import sources_of
+from ragcli.answer.gate import evidence_gap
+from ragcli.answer.prompt import QUOTE_INSTRUCTION, REFUSAL, build_prompt
+from ragcli.answer.reasoning import ReasoningFilter
+from ragcli.answer.verify import CheckedDraft, Verifier, load_verifier, verify_draft
+from ragcli.config import Settings
+from ragcli.generation import Generator, load_generator
+from ragcli.records import Answer
+from ragcli.retrieval.searcher import Searcher
+
+TextSink = Callable[[str], None]
+
+REVISED_NOTICE = "\n\n(revised after verification) "
+# Room kept in the context window for the chat template and the question (tokens).
+_TEMPLATE_TOKENS = 256
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Attempt:
+    checked: CheckedDraft
+    first_token_at: float | None
+    completion_tokens: int
+    reasoning: str
+
+
+class Answerer:
+    """A searcher, a generator and a verifier, loaded once, answering many questions."""
+
+    def __init__(self, settings: Settings, searcher: Searcher, generator: Generator, verifier: Verifier | None = None) -> None:
+        self.settings = settings
+        self.searcher = searcher
+        self.generator = generator
+        self.verifier = verifier or load_verifier(settings, embedder=searcher.embedder, generator=generator)
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Answerer":
+        searcher = Searcher.open(settings)
+        try:
+            return cls(settings, searcher, load_generator(settings))
+        except BaseException:
+            searcher.close()
+            raise
+
+    def close(self) -> None:
+        self.searcher.close()
+
+    def __enter__(self) -> "Answerer":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        on_text: TextSink | None = None,
+        on_reasoning: TextSink | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the index; ``on_text`` receives the verified answer as it streams."""
+        options = self.settings.generation
+        started = time.monotonic()
+        # Separate chunks, not merged passages: merged ones crowd the context budget
+        # (benchmarks/RESULTS.md, "Answer quality per generator").
+        hits = self.searcher.search(question, k, merge_adjacent=False).hits
+        reason = evidence_gap(question, hits, self.settings.answer, self.searcher.unknown_terms)
+        if reason:
+            if on_text:
+                on_text(REFUSAL)
+            return Answer(
+                question=question, text=REFUSAL, abstained=True, sources=sources_of(hits, ""), model=self.generator.id,
+                seconds=time.monotonic() - started, verification={"skipped": reason},
+            )
+        budget = min(options.context_tokens, self.generator.n_ctx - options.max_answer_tokens - _TEMPLATE_TOKENS)
+        prompt = build_prompt(question, hits, self.generator.count_tokens, budget)
+        passages = [hit.text for hit in prompt.hits]
+        attempt = self._attempt(question, prompt.messages, passages, on_text, on_reasoning if options.show_reasoning else None, started)
+        corrected = False
+        checks = self.settings.verification
+        if checks.self_correct and attempt.checked.needs_correction(checks.correct_below):
+            # Not streamed: it is shown only if it holds up.
+            revision = self._attempt(question, prompt.asking(QUOTE_INSTRUCTION), passages, None, None, started)
+            # A true quote is backed in full; a sentence the sources do not back means the model
+            # improvised again, and its "quote" is no better evidence than the draft.
+            if revision.checked.informative and revision.checked.support_ratio == 1.0:
+                if on_text:
+                    on_text((REVISED_NOTICE if attempt.checked.kept else "") + revision.checked.text)
+                attempt, corrected = revision, True
+        checked = attempt.checked
+        text = REFUSAL if checked.abstained else checked.text
+        if checked.abstained and on_text:
+            on_text(REFUSAL)
+        report = checked.to_json()
+        report.update(method=self.verifier.name, corrected=corrected, marked=checks.unsupported == "mark")
+        if attempt.reasoning:
+            report["reasoning_chars"] = len(attempt.reasoning)
+        return Answer(
+            question=question,
+            text=text,
+            abstained=checked.abstained,
+            sources=sources_of(prompt.hits, text),
+            model=self.generator.id,
+            seconds_to_first_token=attempt.first_token_at,
+            seconds=time.monotonic() - started,
+            completion_tokens=attempt.completion_tokens,
+            draft=checked.draft,
+            verification=report,
+        )
+
+    def _attempt(
+        self, question: str, messages: list[dict], passages: Sequence[str], on_text: TextSink | None,
+        on_reasoning: TextSink | None, started: float,
+    ) -> _Attempt:
+        options = self.settings.generation
+        thinking = ReasoningFilter()
+        timing = {"first": None, "tokens": 0}
+
+        def answer_pieces() -> Iterator[str]:
+            for piece in self.generator.stream_chat(messages, options.max_answer_tokens, options.temperature):
+                timing["tokens"] += 1
+                if timing["first"] is None:
+                    timing["first"] = time.monotonic() - started
+                answer, thought = thinking.feed(piece)
+                if thought and on_reasoning:
+                    on_reasoning(thought)
+                yield answer
+            rest, thought = thinking.finish()
+            if thought and on_reasoning:
+                on_reasoning(thought)
+            yield rest
+
+        checked = verify_draft(
+            answer_pieces(), question, passages, self.verifier, mark=self.settings.verification.unsupported == "mark", on_text=on_text
+        )
+        return _Attempt(checked=checked, first_token_at=timing["first"], completion_tokens=timing["tokens"], reasoning=thinking.reasoning)
+
+
+def ask(
+    settings: Settings, question: str, k: int | None = None, on_text: TextSink | None = None, on_reasoning: TextSink | None = None
+) -> Answer:
+    """One-shot ask: load the index and models, answer, close."""
+    with Answerer.open(settings) as answerer:
+        return answerer.ask(question, k, on_text, on_reasoning)

@@ -1,0 +1,44 @@
+"""Citations: a kept sentence cited to the passage that backs it, and the sources an answer lists.
+
+Small local models rarely cite reliably (they cite by position, not by evidence), so the
+model's own markers are replaced by the verifier's choice of passage.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Sequence
+
+from ragcli.records import Hit, Source
+from ragcli.vocabulary import CITATION, citation_numbers, strip_citations
+
+if TYPE_CHECKING:
+    from ragcli.answer.verify.draft import SentenceCheck
+
+
+def cite(check: "SentenceCheck") -> str:
+    """A supported sentence with its own markers replaced by ``[n]`` of the passage that backs it,
+    placed before the closing punctuation."""
+    text = check.text
+    if not (check.informative and check.supported and check.source):
+        return text
+    text = strip_citations(text).rstrip()
+    match = re.search(r"[.!?]*$", text)
+    end = match.start() if match else len(text)
+    return f"{text[:end]} [{check.source}]{text[end:]}"
+
+
+def drop_invalid_citations(answer: str, source_count: int) -> str:
+    """Remove [n] markers that point to no source."""
+
+    def keep_valid(match: re.Match) -> str:
+        valid = [n.strip() for n in match.group(1).split(",") if 1 <= int(n) <= source_count]
+        return f"[{', '.join(valid)}]" if valid else ""
+
+    return CITATION.sub(keep_valid, answer)
+
+
+def sources_of(hits: Sequence[Hit], answer: str) -> list[Source]:
+    """The numbered passages an answer drew on, each marked cited when the answer cites it."""
+    cited = set(citation_numbers(answer))
+    return [Source(n=n, hit=hit, cited=n in cited) for n, hit in enumerate(hits, start=1)]

@@ -1,0 +1,181 @@
+"""The keep-or-abstain decision for one draft: every sentence checked, the backed ones kept.
+
+``verify_draft`` is the one place that decides what an answer shows; the Answerer calls it on
+the model's stream, and benchmarks call it on saved drafts, so both always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol, Sequence
+
+from ragcli.answer.citation import cite, drop_invalid_citations
+from ragcli.answer.prompt import is_refusal
+from ragcli.vocabulary import same_sentence_key, split_complete
+
+TextSink = Callable[[str], None]
+
+UNSUPPORTED_MARK = "[unsupported]"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentenceCheck:
+    text: str
+    # 1-based number of the best supporting passage, or None.
+    source: int | None
+    support: float
+    # False when the sentence only restates the question.
+    informative: bool
+    # The verifier's verdict (for the lexical check: support >= threshold).
+    supported: bool = False
+    # Which verifier decided ("lexical", "embedding", "llm").
+    method: str = "lexical"
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "supported": self.supported, "support": round(self.support, 3), "source": self.source, "method": self.method}
+
+
+class Verifier(Protocol):
+    name: str
+    # False when checking would disturb a generation in progress (the judge shares the model):
+    # such a verifier is called only once the draft is complete.
+    streams: bool
+
+    def check(self, sentence: str, question: str, passages: Sequence[str]) -> SentenceCheck: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckedDraft:
+    """A draft with the verdict on each of its sentences, and what an answer shows of it."""
+
+    draft: str
+    checks: list[SentenceCheck]
+    # The sentences shown: supported ones with their citation (and marked ones in "mark" mode).
+    kept: list[str]
+    # The model said, in some sentence, that the sources do not answer.
+    refused: bool
+
+    @property
+    def informative(self) -> list[SentenceCheck]:
+        return [c for c in self.checks if c.informative]
+
+    @property
+    def supported(self) -> list[SentenceCheck]:
+        return [c for c in self.informative if c.supported]
+
+    @property
+    def support_ratio(self) -> float:
+        informative = self.informative
+        return len(self.supported) / len(informative) if informative else 0.0
+
+    @property
+    def abstained(self) -> bool:
+        """No sentence is backed: the answer is an abstention."""
+        return not self.supported
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.kept)
+
+    def needs_correction(self, correct_below: float) -> bool:
+        """Too little of the draft holds up, or it said nothing beyond the question; a refusal
+        is left alone (the model found no answer, and a retry would press it to invent one)."""
+        if self.informative:
+            return self.support_ratio < correct_below
+        return bool(self.checks) and not self.refused
+
+    def to_json(self) -> dict:
+        informative = self.informative
+        return {
+            "sentences": len(informative),
+            "supported": len(self.supported),
+            "support_ratio": round(self.support_ratio, 3),
+            "unsupported": [c.text for c in informative if not c.supported],
+            "per_sentence": [c.to_json() for c in informative],
+        }
+
+
+class _DraftChecker:
+    """Checks streamed text a sentence at a time: supported sentences are passed on with their
+    citation; unsupported ones are held back, or marked in "mark" mode. A verifier that cannot
+    run mid-generation gets the sentences once the draft is complete."""
+
+    def __init__(self, question: str, passages: Sequence[str], verifier: Verifier, mark: bool, on_text: TextSink | None) -> None:
+        self.question = question
+        self.passages = passages
+        self.verifier = verifier
+        self.mark = mark
+        self.on_text = on_text
+        self.draft = ""
+        self._pending = ""
+        self._deferred: list[str] = []
+        self.checks: list[SentenceCheck] = []
+        self.kept: list[str] = []
+        self.refused = False
+        # Small models loop ("=jpXa" three times over): a sentence said again is said once.
+        self._seen: set[str] = set()
+
+    def feed(self, piece: str) -> None:
+        self.draft += piece
+        self._pending += piece
+        complete, self._pending = split_complete(self._pending)
+        for sentence in complete:
+            self._sentence(sentence)
+
+    def finish(self) -> CheckedDraft:
+        if self._pending.strip():
+            self._sentence(self._pending)
+        self._pending = ""
+        deferred, self._deferred = self._deferred, []
+        for sentence in deferred:
+            self._check(sentence)
+        return CheckedDraft(draft=self.draft.strip(), checks=self.checks, kept=self.kept, refused=self.refused)
+
+    def _sentence(self, sentence: str) -> None:
+        if self.verifier.streams:
+            self._check(sentence)
+        else:
+            self._deferred.append(sentence)
+
+    def _check(self, sentence: str) -> None:
+        sentence = drop_invalid_citations(sentence, len(self.passages)).strip()
+        if not sentence:
+            return
+        if is_refusal(sentence):
+            self.refused = True
+            return
+        said = same_sentence_key(sentence)
+        if said in self._seen:
+            return
+        self._seen.add(said)
+        check = self.verifier.check(sentence, self.question, self.passages)
+        self.checks.append(check)
+        if check.supported:
+            shown = cite(check)
+        elif self.mark and check.informative:
+            shown = f"{sentence} {UNSUPPORTED_MARK}"
+        else:
+            return
+        if self.on_text:
+            self.on_text(("" if not self.kept else " ") + shown)
+        self.kept.append(shown)
+
+
+def verify_draft(
+    draft: str | Iterable[str],
+    question: str,
+    passages: Sequence[str],
+    verifier: Verifier,
+    *,
+    mark: bool = False,
+    on_text: TextSink | None = None,
+) -> CheckedDraft:
+    """Check a draft (whole, or as the pieces a model streams) against ``passages``.
+
+    ``on_text`` receives each shown sentence as soon as it is verified; ``mark`` shows
+    unsupported sentences with an ``[unsupported]`` mark instead of dropping them.
+    """
+    checker = _DraftChecker(question, passages, verifier, mark, on_text)
+    for piece in [draft] if isinstance(draft, str) else draft:
+        checker.feed(piece)
+    return checker.finish()

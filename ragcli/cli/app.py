@@ -1,0 +1,105 @@
+"""The `rag` Typer app, its global options, and the one error boundary every command runs inside.
+
+Exit codes: 0 success; 1 fatal error; 2 usage or configuration error;
+3 partial success (some files failed to ingest); 4 index locked by another writer;
+5 `rag check` found problems it did not repair; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+from ragcli import __version__
+from ragcli.errors import RagError
+
+EXIT_PARTIAL = 3
+EXIT_CHECK_FAILED = 5
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    name="rag",
+    help="Local-first RAG: ingest PDF, HTML, Markdown and text; search them; ask questions answered with citations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@dataclass
+class GlobalOptions:
+    index: Optional[Path]
+    config: Optional[Path]
+    debug: bool
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ragcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    index: Optional[Path] = typer.Option(None, "--index", help="Index directory (default: per-user data dir; env RAG_INDEX)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (see configs/default.toml)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    ctx.obj = GlobalOptions(index=index, config=config, debug=debug)
+
+
+def settings_for(ctx: typer.Context, flags: dict[str, Any], index: Optional[Path] = None):
+    """The settings for this command: config file, environment, then the command's flags.
+    Notes about deprecated settings go to stderr, once."""
+    from ragcli.config import load_settings
+
+    options: GlobalOptions = ctx.obj
+    chosen_index = index or options.index
+    if chosen_index is not None:
+        flags = {**flags, "index.dir": str(chosen_index)}
+    settings = load_settings(options.config, flags)
+    for note in settings.notes:
+        typer.echo(f"note: {note}", err=True)
+    return settings
+
+
+def run_command(ctx: typer.Context, action: Callable[[], int | None]) -> None:
+    """Run a command body, turning errors into one clear message and an exit code."""
+    debug = ctx.obj.debug if ctx.obj else False
+    try:
+        code = action() or 0
+    except RagError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); stop quietly like other Unix tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
+        typer.echo("hint: run again with --debug for the traceback, and report it if it persists.", err=True)
+        raise typer.Exit(1) from None
+    if code:
+        raise typer.Exit(code)
+
+
+def print_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

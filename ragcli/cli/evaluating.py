@@ -1,0 +1,36 @@
+"""`rag eval`: score retrieval (and answers) on a question file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ragcli.cli.app import app, print_json, run_command, settings_for
+from ragcli.cli.options import IndexOption, JsonOption
+
+
+@app.command("eval")
+def eval_command(
+    ctx: typer.Context,
+    qa_file: Path = typer.Argument(..., help="Questions, one JSON object per line (the format of shared/eval/devset/qa.jsonl)."),
+    k: int = typer.Option(10, "--k", min=1, help="Passages retrieved per question."),
+    answers: bool = typer.Option(False, "--answers", help="Also generate answers and score accuracy and abstention."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write per-question results (score.py format) to this JSONL file."),
+    index: Optional[Path] = IndexOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Score retrieval (and with --answers, answering) on a QA file: recall@1/5/10 and MRR@10."""
+    from ragcli.evaluation import evaluate
+
+    def action() -> None:
+        report = evaluate(settings_for(ctx, {}, index), qa_file, k=k, with_answers=answers, out_path=out)
+        if json_output:
+            print_json(report.to_json())
+            return
+        from ragcli.cli.rendering import render_eval
+
+        typer.echo(render_eval(report, answers))
+
+    run_command(ctx, action)

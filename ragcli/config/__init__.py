@@ -1,0 +1,18 @@
+"""One frozen, typed configuration, loaded at the edge and passed down.
+
+Precedence, lowest first: built-in defaults < ``--config`` TOML file < ``RAG_*`` environment
+variables < command-line flags. ``sections`` holds the settings classes, ``loading`` builds them
+(the only code that reads ``os.environ``), ``validation`` checks them.
+"""
+
+from ragcli.config.loading import default_cache_dir, default_index_dir, load_settings
+from ragcli.config.sections import (
+    SECTIONS, AnswerSettings, ChatSettings, ChunkingSettings, EmbeddingSettings, GenerationSettings, IndexSettings,
+    ParsingSettings, RerankingSettings, RetrievalSettings, Settings, VerificationSettings,
+)
+
+__all__ = [
+    "SECTIONS", "AnswerSettings", "ChatSettings", "ChunkingSettings", "EmbeddingSettings", "GenerationSettings",
+    "IndexSettings", "ParsingSettings", "RerankingSettings", "RetrievalSettings", "Settings", "VerificationSettings",
+    "default_cache_dir", "default_index_dir", "load_settings",
+]

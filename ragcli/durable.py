@@ -1,0 +1,63 @@
+"""Durable file replacement: write beside the target, make the bytes durable, rename into place.
+
+Every file or folder ragcli publishes (vector files and their stamps, assembled models, ONNX
+exports, verification markers) goes through ``atomic_write``, so a kill or a power loss at any
+moment leaves either the old version or the new one, never a half-written file that a later run
+would trust.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's own entry to disk (a folder: its list of names)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_durable(path: Path) -> None:
+    if path.is_dir():
+        for folder, _, files in os.walk(path):
+            for name in files:
+                fsync_path(Path(folder) / name)
+            fsync_path(Path(folder))
+    else:
+        fsync_path(path)
+
+
+def temporary_sibling(target: Path) -> Path:
+    """A hidden name beside ``target`` that no other process uses. It keeps the target's suffix
+    last, since some writers pick the format by it (ONNX Runtime saves ``.ort`` otherwise)."""
+    return target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
+
+
+@contextmanager
+def atomic_write(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target`` for the caller to write (a file, or a folder it
+    creates); on a clean exit its contents are fsynced, it is renamed onto ``target`` and the
+    parent folder is fsynced. On an error the temporary path is removed and ``target`` is untouched.
+
+    A folder can only replace a missing or empty ``target`` (rename's rule): remove the old one first.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(target)
+    try:
+        yield tmp
+        _make_durable(tmp)
+        os.replace(tmp, target)
+        fsync_path(target.parent)
+    finally:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)

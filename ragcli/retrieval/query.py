@@ -1,0 +1,36 @@
+"""What a question asks the keyword index: an FTS5 expression, and the terms the index never saw."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from ragcli.vocabulary import IDENTIFIER, QUERY_STOPWORDS, WORD
+
+
+def lexical_query(text: str) -> str:
+    """An FTS5 query matching any meaningful term of ``text`` (BM25 ranks the rest).
+
+    Identifiers written with inner punctuation (``--force-with-lease``,
+    ``git-ls-tree``, ``set.key``) also go in as an exact phrase, so chunks that
+    spell them out outrank chunks that merely share their parts.
+    """
+    terms: list[str] = []
+    for identifier in IDENTIFIER.findall(text):
+        words = WORD.findall(identifier.lower())
+        phrase = " ".join(words)
+        if len(words) > 1 and phrase not in terms:
+            terms.append(phrase)
+    for term in WORD.findall(text.lower()):
+        if term not in QUERY_STOPWORDS and term not in terms:
+            terms.append(term)
+    return " OR ".join(f'"{term}"' for term in terms)
+
+
+def unknown_terms(terms: Sequence[str], has_phrase: Callable[[list[str]], bool]) -> list[str]:
+    """The ``terms`` that no chunk contains, matched as the full-text index tokenizes them."""
+    missing: list[str] = []
+    for term in terms:
+        words = WORD.findall(term.lower())
+        if words and not has_phrase(words):
+            missing.append(term)
+    return missing

@@ -1,0 +1,48 @@
+"""The catalog's tables, in one transaction-sized script; ``FORMAT_VERSION`` names this layout."""
+
+from __future__ import annotations
+
+FORMAT_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    pages INTEGER,
+    chunk_count INTEGER NOT NULL,
+    warnings TEXT NOT NULL DEFAULT '[]',
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    page INTEGER,
+    headings TEXT NOT NULL,
+    context TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embed_hash TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
+CREATE INDEX IF NOT EXISTS chunks_by_embed_hash ON chunks(embed_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(text, context, tokenize = 'porter unicode61');
+CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, error TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+"""
+
+
+def under(column: str) -> str:
+    """SQL matching ``column`` equal to a path or below it; bind (path, len(prefix), prefix)."""
+    return f"({column} = ? OR substr({column}, 1, ?) = ?)"
+
+
+def under_arguments(root: str) -> tuple[str, int, str]:
+    prefix = root.rstrip("/") + "/"
+    return root, len(prefix), prefix

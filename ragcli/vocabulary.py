@@ -1,0 +1,129 @@
+"""The text vocabulary every stage shares: words and terms, sentence ends, citation markers, stopwords.
+
+Pure definitions over strings. Where two stages need a different rule for the same idea, the
+variant has its own name here and a line saying why, so that the difference is a decision and
+not an accident.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+# -- words and terms ------------------------------------------------------
+
+# A run of word characters: what the full-text index and the fakes count as a word.
+WORD = re.compile(r"\w+", re.UNICODE)
+# Word characters joined by - _ . : / (an option, a config key, a dotted name, a path): searched
+# as one phrase, so chunks that spell an identifier out outrank chunks that merely share its parts.
+IDENTIFIER = re.compile(r"\w+(?:[-_.:/]+\w+)+", re.UNICODE)
+# The terms an answer claims, identifiers kept whole: --force-with-lease, dev.azure.com,
+# ~/.git-credentials and 0.02 are one term each, so a claim must find the whole identifier.
+TERM = re.compile(r"(?:--?|~/\.?|\.)?\w[\w.\-/@~%:]*\w|\w")
+# Variant for pointing words in conversation: the apostrophe keeps "it's" one word.
+CONVERSATION_WORD = re.compile(r"[\w']+")
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+# -- stopwords --------------------------------------------------------------
+
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be by can could do does for from how i if in into is it its no not of on or so than that "
+    "the their then there this to use used using was what when where which who why will with would you your".split()
+)
+# Answer claims: also quantifiers and auxiliaries, and the words an answer uses about itself and
+# its sources ("the document says", "the answer is"), none of which a passage has to repeat.
+CLAIM_STOPWORDS = _FUNCTION_WORDS | frozenset(
+    "all also answer any been both document documents each has have just may might more most must one only other "
+    "question same some source sources such these those very were while yes".split()
+)
+# Keyword queries: also the words of asking ("I want", "should my"), which only dilute BM25. The
+# quantifiers above stay in: BM25's weights already discount them, and the retrieval table
+# (benchmarks/RESULTS.md, "Retrieval pipelines") was measured with this list.
+QUERY_STOPWORDS = _FUNCTION_WORDS | frozenset("get me my should them they want".split())
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's words worth looking up in the index, in order, each once."""
+    found = [w for w in WORD.findall(question) if len(w) >= 3 and w.lower() not in CLAIM_STOPWORDS]
+    return list(dict.fromkeys(found))
+
+
+# -- sentence ends --------------------------------------------------------
+
+# Sentences of an answer: a model writes full sentences, so a boundary needs the next one to
+# start like a sentence (capital, quote, code or bracket); "e.g. the" and "v2.1 is" stay whole.
+ANSWER_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[])|\n+")
+# Variant for passages read against an answer: documentation ends clauses with ";" and ":" too
+# ("Default: 10"), and one answer sentence usually condenses one such clause.
+CLAUSE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# Variant for cutting chunks: clause ends as above, but only before a capital, digit, option or
+# tag, so a line break inside a sentence does not cut it; a single newline is a boundary.
+# Changing it changes every index's chunks (parsing.PARSER_REVISION).
+CHUNK_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"'(\[]?[A-Z0-9<`\-])|\n")
+PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of an answer (``ANSWER_SENTENCE_END``)."""
+    return [s.strip() for s in ANSWER_SENTENCE_END.split(text) if s and s.strip()]
+
+
+def split_complete(text: str) -> tuple[list[str], str]:
+    """Streamed answer text as finished sentences and the unfinished rest."""
+    boundaries = list(ANSWER_SENTENCE_END.finditer(text))
+    if not boundaries:
+        return [], text
+    last = boundaries[-1]
+    return split_sentences(text[: last.start()]), text[last.end() :]
+
+
+def split_clauses(text: str) -> list[str]:
+    """The sentences and clauses of a passage (``CLAUSE_END``)."""
+    return [s.strip() for s in CLAUSE_END.split(text) if s and s.strip()]
+
+
+# -- citation markers -------------------------------------------------------
+
+# "[2]" or "[1, 3]": how answers point at their numbered sources.
+CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_CITATION_WITH_SPACE = re.compile(r"\s*" + CITATION.pattern)
+
+
+def citation_numbers(text: str) -> list[int]:
+    """The source numbers ``text`` cites, in order of first mention, each once."""
+    numbers: list[int] = []
+    for group in CITATION.findall(text):
+        for number in group.split(","):
+            value = int(number)
+            if value not in numbers:
+                numbers.append(value)
+    return numbers
+
+
+def strip_citations(text: str) -> str:
+    """``text`` without its citation markers (and the space before each)."""
+    return _CITATION_WITH_SPACE.sub("", text)
+
+
+# -- normal forms -------------------------------------------------------------
+
+def normalise(text: str) -> str:
+    """Case and spacing folded: how a gold answer is found in an answer."""
+    return " ".join(text.lower().split())
+
+
+def same_sentence_key(sentence: str) -> str:
+    """What two sentences share when one repeats the other: words without citation markers, case or spacing."""
+    return normalise(strip_citations(sentence))
+
+
+_PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
+
+
+def near_duplicate_key(text: str) -> str:
+    """Texts that differ only in case, spacing or punctuation share a key (numbers count: tables differ in them)."""
+    return " ".join(text.lower().translate(_PUNCTUATION_TO_SPACE).split())

@@ -31,7 +31,7 @@ class Question:
     answerable: bool
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvalReport:
     questions: int = 0
     recall: dict[int, float] = field(default_factory=dict)

@@ -136,7 +136,7 @@ class FileFailure:
     error: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IngestReport:
     indexed: int = 0
     updated: int = 0

@@ -11,7 +11,7 @@ from typing import Iterator, Sequence
 from ragcli.parsing import is_supported
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Candidate:
     path: Path
     root: Path
@@ -48,7 +48,7 @@ def walk(roots: Sequence[Path]) -> Iterator[Candidate]:
                     yield _candidate(path, root, resolved_roots, explicit=False)
         for error in errors:
             directory = Path(error.filename) if error.filename else root
-            yield Candidate(directory, root, f"cannot read directory: {error.strerror}", unreadable_directory=True)
+            yield Candidate(path=directory, root=root, problem=f"cannot read directory: {error.strerror}", unreadable_directory=True)
 
 
 def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit: bool) -> Candidate:
@@ -56,15 +56,15 @@ def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit:
         try:
             target = path.resolve(strict=True)
         except (OSError, RuntimeError):
-            return Candidate(path, root, "broken or looping symbolic link")
+            return Candidate(path=path, root=root, problem="broken or looping symbolic link")
         if not explicit and _inside(target, resolved_roots) and target != path.absolute():
-            return Candidate(path, root, duplicate=True)
+            return Candidate(path=path, root=root, duplicate=True)
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        return Candidate(path, root, f"cannot stat file: {exc.strerror}")
+        return Candidate(path=path, root=root, problem=f"cannot stat file: {exc.strerror}")
     if not stat.S_ISREG(mode):
-        return Candidate(path, root, "not a regular file (device, FIFO or socket)")
+        return Candidate(path=path, root=root, problem="not a regular file (device, FIFO or socket)")
     if explicit and not is_supported(path):
-        return Candidate(path, root, f"unsupported file type {path.suffix or '(no extension)'!r}; supported: PDF, HTML, Markdown, text")
-    return Candidate(path, root)
+        return Candidate(path=path, root=root, problem=f"unsupported file type {path.suffix or '(no extension)'!r}; supported: PDF, HTML, Markdown, text")
+    return Candidate(path=path, root=root)

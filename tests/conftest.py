@@ -46,19 +46,26 @@ def docs(tmp_path: Path) -> Path:
     return target
 
 
+def fake_flags(tmp_path: Path) -> dict[str, str]:
+    """The fakes (hash embedder, echo generator, no second stage), index and cache in ``tmp_path``."""
+    return {
+        "index.dir": str(tmp_path / "index"),
+        "cache_dir": str(tmp_path / "cache"),
+        "embedding.model": "hash",
+        "generation.model": "echo",
+        "reranking.mode": "off",
+    }
+
+
+def fake_environment(tmp_path: Path) -> dict[str, str]:
+    """``fake_flags`` as the RAG_* variables a `rag` process reads."""
+    return {"RAG_" + key.replace(".", "_").upper(): value for key, value in fake_flags(tmp_path).items()}
+
+
 @pytest.fixture
 def settings(tmp_path: Path):
     """Settings with the fakes: hash embedder, echo generator."""
-    return load_settings(
-        flags={
-            "index.dir": str(tmp_path / "index"),
-            "cache_dir": str(tmp_path / "cache"),
-            "embedding.model": "hash",
-            "generation.model": "echo",
-            "reranking.mode": "off",
-        },
-        environ={},
-    )
+    return load_settings(flags=fake_flags(tmp_path), environ={})
 
 
 def real_settings(tmp_path: Path, **flags):

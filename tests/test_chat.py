@@ -34,6 +34,10 @@ def test_model_rewrites_are_cleaned_and_checked():
     assert not plausible_rewrite("The documents do not contain the answer.", "And its permissions?")
     assert not plausible_rewrite("How do I rebase?", "And its file permissions?")
     assert not plausible_rewrite("", "Why?")
+    # A follow-up that names nothing of its own keeps the earlier question's subject.
+    earlier = "Does zlib have an export control classification?"
+    assert not plausible_rewrite("What is zlib?", "What is it?", earlier)
+    assert plausible_rewrite("What is zlib's export control classification?", "What is it?", earlier)
 
 
 class RewritingGenerator(EchoGenerator):

@@ -8,18 +8,14 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli.cli import app
+from tests.conftest import fake_environment
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path):
-    return {
-        "RAG_INDEX": str(tmp_path / "index"),
-        "RAG_CACHE_DIR": str(tmp_path / "cache"),
-        "RAG_EMBEDDING_MODEL": "hash",
-        "RAG_GENERATION_MODEL": "echo",
-    }
+    return fake_environment(tmp_path)
 
 
 def run(env, *args):

@@ -6,19 +6,14 @@ import pytest
 from typer.testing import CliRunner
 
 from ragcli.cli import app
+from tests.conftest import fake_environment
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(tmp_path, docs):
-    env = {
-        "RAG_INDEX": str(tmp_path / "index"),
-        "RAG_CACHE_DIR": str(tmp_path / "cache"),
-        "RAG_EMBEDDING_MODEL": "hash",
-        "RAG_GENERATION_MODEL": "echo",
-        "RAG_RERANKING_MODE": "off",
-    }
+    env = fake_environment(tmp_path)
     assert runner.invoke(app, ["ingest", str(docs)], env=env).exit_code == 0
     return env
 

@@ -54,7 +54,7 @@ def test_status_with_the_default_embedder_imports_no_heavy_library(tmp_path, doc
 @pytest.mark.slow
 def test_search_with_the_onnx_backend_never_imports_torch(tmp_path, docs):
     env = base_env(tmp_path)
-    env.pop("RAG_CACHE_DIR")  # the per-user cache: the export is made once per machine, as for users
+    env.pop("RAG_CACHE_DIR")  # the per-user cache (the session's, tests/conftest.py): exported once, as for users
     ingested, result = probe(["ingest", str(docs)], env)
     assert ingested["code"] == 0, result.stderr
     found, result = probe(["search", "How do I list the whole tree?", "--json"], env)

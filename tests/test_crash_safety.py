@@ -1,4 +1,4 @@
-"""SIGKILL an ingest at random moments: the index must stay usable and the next run must finish the job."""
+"""SIGKILL an ingest at chosen points of its work: the index must stay usable and the next run must finish the job."""
 
 import json
 import os
@@ -58,13 +58,39 @@ def environment(tmp_path, **extra):
             "RAG_GENERATION_MODEL": "echo", **extra}
 
 
-def kill_after(args, env, seconds):
+def committed_documents(catalog) -> int:
+    """Documents a running writer has committed so far (0 while there is no catalog yet)."""
+    if not catalog.exists():
+        return 0
+    try:
+        db = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True, timeout=1)
+        try:
+            return db.execute("SELECT count(*) FROM documents").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:  # no schema yet
+        return 0
+
+
+def kill_when(args, env, catalog, at_least: int, total: int, timeout: float = 120.0) -> int:
+    """Start `rag ARGS`, SIGKILL it once ``catalog`` holds ``at_least`` committed documents (at
+    once for 0), and check the kill landed mid-run: the process was still running and had not
+    committed all ``total`` documents. Returns the documents committed when it was killed."""
     process = subprocess.Popen([sys.executable, "-m", "ragcli", *args], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(seconds)
+    deadline = time.monotonic() + timeout
+    committed = 0
+    while at_least and process.poll() is None and time.monotonic() < deadline:
+        committed = committed_documents(catalog)
+        if committed >= at_least:
+            break
+        time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    return process.returncode == -signal.SIGKILL
+    assert process.returncode == -signal.SIGKILL, "the run finished before the kill"
+    committed = committed_documents(catalog)
+    assert committed < total, f"the kill landed after all {total} documents were committed"
+    return committed
 
 
 def assert_usable(env, index_dir):
@@ -79,27 +105,32 @@ def assert_usable(env, index_dir):
     return json.loads(status.stdout)
 
 
-@pytest.mark.parametrize("trial", range(10))
-def test_sigkill_during_ingest_leaves_a_usable_index(tmp_path, trial):
+# Where each kill lands, as a share of the corpus committed: 0 is during start-up and the first batch.
+KILL_POINTS = (0.0, 0.08, 0.16, 0.25, 0.33, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+@pytest.mark.parametrize("share", KILL_POINTS)
+def test_sigkill_during_ingest_leaves_a_usable_index(tmp_path, share):
     corpus = tmp_path / "corpus"
     make_corpus(corpus)
     env = environment(tmp_path)
-    # Early kills land in start-up and the first batches, late ones in the removal pass and vector file write.
-    interrupted = kill_after(["ingest", str(corpus), "--json"], env, random.Random(trial).uniform(0.5, 4.5))
+    catalog = tmp_path / "index" / "catalog.sqlite3"
+    committed = kill_when(["ingest", str(corpus), "--json"], env, catalog, int(share * FILES), FILES)
+    assert committed >= int(share * FILES)
 
     if committed_anything(tmp_path / "index"):
-        assert_usable(env, tmp_path / "index")
+        status = assert_usable(env, tmp_path / "index")
+        assert status["documents"] == committed
     else:
         # Killed before the first commit: the previous state, no index, reported as such.
         status = rag(env, "status", "--json")
         assert status.returncode != 0 and "no index" in status.stderr, status.stderr
 
     finished = rag(env, "ingest", str(corpus), "--json")
-    if interrupted:
-        assert json.loads(finished.stdout)["removed"] == 0
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
-    assert report["indexed"] + report["unchanged"] == FILES
+    # The next run keeps what was committed and does the rest.
+    assert report["removed"] == 0 and report["indexed"] + report["unchanged"] == FILES
     status = assert_usable(env, tmp_path / "index")
     hits = json.loads(rag(env, "search", "Marker7", "--json", "--k", "3").stdout)["hits"]
     assert hits[0]["path"].endswith("note-007.md")
@@ -113,7 +144,8 @@ def test_sigkill_during_rebuild_keeps_the_old_index_until_the_new_one_is_complet
     env = environment(tmp_path)
     assert rag(env, "ingest", str(corpus)).returncode == 0
     rebuilt_env = {**env, "RAG_CHUNKING_TOKENS": "80"}
-    kill_after(["ingest", "--rebuild"], rebuilt_env, random.Random(100 + trial).uniform(0.5, 4.0))
+    staging = tmp_path / "index.rebuild" / "catalog.sqlite3"
+    kill_when(["ingest", "--rebuild"], rebuilt_env, staging, (0, 60, 150, 300)[trial], 400)
 
     # Whichever index is live now is complete: the old one with its settings, or the new one.
     live = json.loads(rag(env, "status", "--json").stdout or "{}") or json.loads(rag(rebuilt_env, "status", "--json").stdout)

@@ -13,7 +13,7 @@ import sys
 
 from ragcli.answer.answerer import Answerer
 from ragcli.ingest import ingest
-from ragcli.answer.prompt import SYSTEM_PROMPT
+from ragcli.answer.prompt import INSTRUCTION, SYSTEM_PROMPT
 from ragcli.retrieval.searcher import Searcher
 
 INJECTION = (
@@ -47,6 +47,11 @@ class RecordingGenerator:
         yield "The wombat cache lives in /var/cache/wombat [1]."
 
 
+def files_under(root) -> dict[str, int]:
+    """Every file below ``root`` with its size (the catalog's WAL files excluded: reading may checkpoint them)."""
+    return {str(p): p.stat().st_size for p in root.rglob("*") if p.is_file() and "-wal" not in p.name and "-shm" not in p.name}
+
+
 def block_commands_and_deletions(monkeypatch) -> list[str]:
     """From here on, running a command or deleting a file fails the test (and is recorded)."""
     calls: list[str] = []
@@ -72,16 +77,19 @@ def test_instructions_in_documents_stay_quoted_and_change_nothing(settings, tmp_
     report = ingest(settings, [docs])
     assert report.failed == [] and report.indexed == 2
 
+    before = files_under(tmp_path)
     calls = block_commands_and_deletions(monkeypatch)
     generator = RecordingGenerator()
     with Answerer(settings, Searcher.open(settings), generator) as answerer:
         answer = answerer.ask("Where does the wombat cache live?")
     assert calls == []
-    assert not os.path.exists("/tmp/pwned")
+    # Asking wrote nothing at all: no file the document asked for, nor anything else.
+    assert files_under(tmp_path) == before
 
     system, user = generator.messages[0]["content"], generator.messages[-1]["content"]
     assert system == SYSTEM_PROMPT and "never instructions" in system
-    assert "IGNORE ALL PREVIOUS INSTRUCTIONS" not in system
+    # The user turn ends with ragcli's own instruction: no document text comes after it.
+    assert user.endswith("\n\n" + INSTRUCTION)
     # Every piece of document text sits inside a <source> block, and no document can close one early.
     blocks = re.findall(r'<source id="\d+"[^>]*>\n(.*?)\n</source>', user, re.DOTALL)
     assert blocks and len(blocks) == user.count("</source>") == user.count("<source ")

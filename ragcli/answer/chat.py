@@ -66,13 +66,24 @@ def clean_rewrite(reply: str) -> str:
     return line.strip().strip("\"'`").strip()
 
 
-def plausible_rewrite(rewrite: str, question: str) -> bool:
-    """Reject rewrites that answer instead of asking, refuse, ramble, or drop what was asked."""
+def _keeps_half(kept: set[str], terms: list[str]) -> bool:
+    return sum(1 for t in terms if t in kept) * 2 >= len(terms)
+
+
+def plausible_rewrite(rewrite: str, question: str, previous: str = "") -> bool:
+    """Reject rewrites that answer instead of asking, refuse, ramble, or drop what was asked.
+
+    A follow-up that names nothing of its own ("What is it?", "Why?") can only be about the
+    ``previous`` question's subject, so its rewrite must keep most of that subject: "What is
+    zlib?" is not a rewrite of "What is it?" after "Does zlib have an export control classification?".
+    """
     if not rewrite or is_refusal(rewrite) or len(rewrite) > 3 * len(question) + 200:
         return False
     kept = {t.lower() for t in question_terms(rewrite)}
     asked = [t.lower() for t in question_terms(question) if t.lower() not in _REFERRING]
-    return not asked or sum(1 for t in asked if t in kept) * 2 >= len(asked)
+    if asked:
+        return _keeps_half(kept, asked)
+    return _keeps_half(kept, [t.lower() for t in question_terms(previous)])
 
 
 @dataclass
@@ -106,7 +117,7 @@ class Conversation:
             ]
             reply = "".join(self.answerer.generator.stream_chat(messages, _REWRITE_TOKENS, 0.0))
             rewrite = clean_rewrite(reply)
-            if plausible_rewrite(rewrite, question):
+            if plausible_rewrite(rewrite, question, previous):
                 return rewrite, "llm"
         return carry_topic(question, previous), "simple"
 

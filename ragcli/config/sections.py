@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IndexSettings:
     # Empty means "the per-user data directory"; resolved in load_settings.
     dir: str = ""
@@ -34,7 +34,7 @@ class ChunkingSettings:
     overlap: int = 32
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EmbeddingSettings:
     model: str = "all-minilm-l6-v2"
     batch_size: int = 32
@@ -47,7 +47,7 @@ class EmbeddingSettings:
     threads: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RetrievalSettings:
     k: int = 5
     # Candidates pulled from each of the dense and lexical lists before fusion.
@@ -83,7 +83,7 @@ class AnswerSettings:
     unknown_names: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RerankingSettings:
     # "off"; "on" (fails when the model is missing); "auto" (on when the model is installed and
     # `device` is a GPU: on CPU the second stage costs seconds per query, benchmarks/RESULTS.md).
@@ -101,7 +101,7 @@ class RerankingSettings:
     cache: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GenerationSettings:
     # The best bundled generator on the dev set (benchmarks/RESULTS.md, "Answers, fourth pass").
     model: str = "qwen2.5-coder-1.5b"
@@ -121,7 +121,7 @@ class GenerationSettings:
     show_reasoning: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VerificationSettings:
     # How answer sentences are checked against the passages: "lexical", "embedding" or "llm".
     method: str = "lexical"
@@ -147,7 +147,7 @@ class ChatSettings:
     rewrite: str = "llm"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ParsingSettings:
     max_file_mb: float = 200.0
     # Each file is parsed in a worker subprocess under these limits; one that overruns is killed and reported.
@@ -160,7 +160,7 @@ class ParsingSettings:
     ocr: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)

@@ -36,7 +36,7 @@ def _read_json(path: Path) -> dict | list | None:
         raise ModelError(f"cannot read {path}: {exc}", hint="The model folder looks damaged; reinstall or re-save it.") from exc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelFolder:
     """The parts of a sentence-transformers folder that embedding needs, without its weights."""
 

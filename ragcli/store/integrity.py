@@ -31,7 +31,7 @@ class Finding:
         return {"code": self.code, "message": self.message, "count": self.count}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckReport:
     index: str
     documents: int = 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -38,7 +37,17 @@ def _make_durable(path: Path) -> None:
 def temporary_sibling(target: Path) -> Path:
     """A hidden name beside ``target`` that no other process uses. It keeps the target's suffix
     last, since some writers pick the format by it (ONNX Runtime saves ``.ort`` otherwise)."""
-    return target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
+    return target.with_name(f".{target.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp{target.suffix}")
+
+
+def remove_leftovers(target: Path) -> None:
+    """Delete temporaries of ``target`` that a killed writer left behind. Only for a caller that
+    is the one writer of ``target`` (the index's writer lock): another writer's are in use."""
+    for leftover in target.parent.glob(f".{target.stem}.*.tmp{target.suffix}"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 @contextmanager

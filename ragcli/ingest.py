@@ -20,6 +20,7 @@ from ragcli.parsing import PARSER_REVISION
 from ragcli.parsing.pool import ParseOutcome, ParserPool
 from ragcli.records import Chunk, EventKind, FileFailure, FileStatus, IngestEvent, IngestReport, ParsedDocument
 from ragcli.store.catalog import NewChunk, NewDocument
+from ragcli.store.catalog.schema import at_or_under
 from ragcli.store.index import Index
 from ragcli.store.lock import writer_lock
 from ragcli.walking import Candidate, walk
@@ -207,10 +208,9 @@ class _Run:
     def remove_missing(self, root: Path, seen: set[str], unreadable: list[str]) -> None:
         """Remove documents under ``root`` that the walk did not see, except under directories it could not read."""
         root_path = _absolute(root)
-        kept_prefixes = [directory.rstrip("/") + "/" for directory in unreadable]
         gone = [
             doc for doc in self.catalog.documents.under(root_path)
-            if doc.path not in seen and not any(doc.path.startswith(prefix) for prefix in kept_prefixes)
+            if doc.path not in seen and not any(at_or_under(doc.path, directory) for directory in unreadable)
         ]
         if gone:
             with self.catalog.transaction():

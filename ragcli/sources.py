@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ragcli.config import Settings
 from ragcli.errors import RagError
+from ragcli.store.catalog.schema import at_or_under
 from ragcli.store.index import Index
 from ragcli.store.lock import writer_lock
 
@@ -48,7 +49,7 @@ def remove_source(settings: Settings, root: Path, *, wait_seconds: float = 0.0) 
             others = [other for other in roots if other != wanted]
             doomed = [
                 doc.id for doc in catalog.documents.under(wanted)
-                if not any(doc.path == other or doc.path.startswith(other.rstrip("/") + "/") for other in others)
+                if not any(at_or_under(doc.path, other) for other in others)
             ]
             with catalog.transaction():
                 catalog.remove_documents(doomed)

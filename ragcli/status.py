@@ -7,8 +7,7 @@ from ragcli.store.index import Index
 
 
 def index_status(settings: Settings) -> dict:
-    index = Index.open_for_reading(settings)
-    try:
+    with Index.open_for_reading(settings) as index:
         catalog = index.catalog
         counts = catalog.counts()
         identity = index.identity
@@ -33,5 +32,3 @@ def index_status(settings: Settings) -> dict:
             "last_ingest": meta.get("last_ingest"),
             "failures": [{"path": path, "error": error} for path, error in catalog.documents.failures()],
         }
-    finally:
-        index.close()

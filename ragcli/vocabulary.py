@@ -12,7 +12,7 @@ import string
 
 # -- words and terms ------------------------------------------------------
 
-# A run of word characters: what the full-text index and the fakes count as a word.
+# A run of word characters: a word as the full-text index (unicode61) and the fakes see it.
 WORD = re.compile(r"\w+", re.UNICODE)
 # Word characters joined by - _ . : / (an option, a config key, a dotted name, a path): searched
 # as one phrase, so chunks that spell an identifier out outrank chunks that merely share its parts.
@@ -22,10 +22,6 @@ IDENTIFIER = re.compile(r"\w+(?:[-_.:/]+\w+)+", re.UNICODE)
 TERM = re.compile(r"(?:--?|~/\.?|\.)?\w[\w.\-/@~%:]*\w|\w")
 # Variant for pointing words in conversation: the apostrophe keeps "it's" one word.
 CONVERSATION_WORD = re.compile(r"[\w']+")
-
-
-def words(text: str) -> list[str]:
-    return WORD.findall(text)
 
 
 # -- stopwords --------------------------------------------------------------
@@ -91,6 +87,8 @@ def split_clauses(text: str) -> list[str]:
 # "[2]" or "[1, 3]": how answers point at their numbered sources.
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _CITATION_WITH_SPACE = re.compile(r"\s*" + CITATION.pattern)
+# The closing punctuation of a sentence, where its citation goes in front of.
+SENTENCE_CLOSE = re.compile(r"[.!?]*$")
 
 
 def citation_numbers(text: str) -> list[int]:

@@ -314,3 +314,13 @@ def test_a_partial_ingest_leaves_the_index_marked_for_re_reading(settings, docs,
     assert _parser_revision(settings) == PARSER_REVISION - 1  # docs/ was not read again yet
     report = ingest(settings, [])
     assert report.updated == 6 and _parser_revision(settings) == PARSER_REVISION
+
+
+def test_a_killed_writers_temporaries_are_removed_by_the_next_write(settings, docs):
+    ingest(settings, [docs])
+    leftovers = [settings.index_path / ".vectors.4242.0badc0de.tmp.faiss", settings.index_path / ".vectors.4242.0badc0de.tmp.json"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a file")
+    ingest(settings, [docs])
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert not [p.name for p in settings.index_path.iterdir() if ".tmp" in p.name]

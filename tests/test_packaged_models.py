@@ -112,7 +112,7 @@ def test_a_name_is_a_bundled_model_or_an_existing_path(tmp_path):
     assert resolve_model(str(gguf), GENERATORS, tmp_path, kind="file", setting="generation.model") == gguf.resolve()
     with pytest.raises(ModelError, match="neither a bundled model") as caught:
         resolve_model(str(tmp_path), GENERATORS, tmp_path, kind="file", setting="generation.model", also=("echo",))
-    assert "generation.model" in str(caught.value) and "echo, smollm2-135m" in str(caught.value)
+    assert "generation.model" in str(caught.value) and "(smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), the test fake echo, nor" in str(caught.value)
     assert resolve_model(str(tmp_path), {}, tmp_path, kind="folder", setting="embedding.model") == tmp_path.resolve()
 
 
@@ -161,3 +161,14 @@ def test_bundled_folder_with_wrong_bytes_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="sha256"):
         materialize(model, tmp_path / "cache")
     assert list((tmp_path / "cache" / "models").iterdir()) == []
+
+
+def test_an_assembled_model_keeps_working_when_its_packages_are_removed(gguf_parts, tmp_path, monkeypatch):
+    model, _ = gguf_parts
+    target = materialize(model, tmp_path / "cache")
+
+    def uninstalled(model):
+        raise ModelNotInstalled("gone", hint="")
+
+    monkeypatch.setattr(packaged, "locate", uninstalled)
+    assert materialize(model, tmp_path / "cache") == target

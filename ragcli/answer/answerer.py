@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ragcli.answer.citation import sources_of
 from ragcli.answer.gate import evidence_gap
@@ -12,6 +12,7 @@ from ragcli.answer.prompt import QUOTE_INSTRUCTION, REFUSAL, build_prompt
 from ragcli.answer.reasoning import ReasoningFilter
 from ragcli.answer.verify import CheckedDraft, Verifier, load_verifier, verify_draft
 from ragcli.config import Settings
+from ragcli.config.sections import TEMPLATE_TOKENS
 from ragcli.generation import Generator, load_generator
 from ragcli.records import Answer
 from ragcli.retrieval.searcher import Searcher
@@ -19,8 +20,6 @@ from ragcli.retrieval.searcher import Searcher
 TextSink = Callable[[str], None]
 
 REVISED_NOTICE = "\n\n(revised after verification) "
-# Room kept in the context window for the chat template and the question (tokens).
-_TEMPLATE_TOKENS = 256
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +78,7 @@ class Answerer:
                 question=question, text=REFUSAL, abstained=True, sources=sources_of(hits, ""), model=self.generator.id,
                 seconds=time.monotonic() - started, verification={"skipped": reason},
             )
-        budget = min(options.context_tokens, self.generator.n_ctx - options.max_answer_tokens - _TEMPLATE_TOKENS)
+        budget = min(options.context_tokens, self.generator.n_ctx - options.max_answer_tokens - TEMPLATE_TOKENS)
         prompt = build_prompt(question, hits, self.generator.count_tokens, budget)
         passages = [hit.text for hit in prompt.hits]
         attempt = self._attempt(question, prompt.messages, passages, on_text, on_reasoning if options.show_reasoning else None, started)
@@ -120,14 +119,11 @@ class Answerer:
         on_reasoning: TextSink | None, started: float,
     ) -> _Attempt:
         options = self.settings.generation
+        tokens = _TokenStream(self.generator.stream_chat(messages, options.max_answer_tokens, options.temperature), started)
         thinking = ReasoningFilter()
-        timing = {"first": None, "tokens": 0}
 
         def answer_pieces() -> Iterator[str]:
-            for piece in self.generator.stream_chat(messages, options.max_answer_tokens, options.temperature):
-                timing["tokens"] += 1
-                if timing["first"] is None:
-                    timing["first"] = time.monotonic() - started
+            for piece in tokens:
                 answer, thought = thinking.feed(piece)
                 if thought and on_reasoning:
                     on_reasoning(thought)
@@ -140,7 +136,24 @@ class Answerer:
         checked = verify_draft(
             answer_pieces(), question, passages, self.verifier, mark=self.settings.verification.unsupported == "mark", on_text=on_text
         )
-        return _Attempt(checked=checked, first_token_at=timing["first"], completion_tokens=timing["tokens"], reasoning=thinking.reasoning)
+        return _Attempt(checked=checked, first_token_at=tokens.first_at, completion_tokens=tokens.count, reasoning=thinking.reasoning)
+
+
+class _TokenStream:
+    """The generator's pieces, counted, with the time the first one came (seconds after ``started``)."""
+
+    def __init__(self, pieces: Iterable[str], started: float) -> None:
+        self._pieces = pieces
+        self._started = started
+        self.first_at: float | None = None
+        self.count = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.count += 1
+            if self.first_at is None:
+                self.first_at = time.monotonic() - self._started
+            yield piece
 
 
 def ask(

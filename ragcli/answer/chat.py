@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ragcli.answer.answerer import Answerer
 from ragcli.answer.prompt import is_refusal
 from ragcli.config import Settings
 from ragcli.records import Answer
 from ragcli.vocabulary import CONVERSATION_WORD, question_terms
+
+if TYPE_CHECKING:
+    from ragcli.answer.answerer import Answerer
 
 TextSink = Callable[[str], None]
 
@@ -90,7 +92,7 @@ def plausible_rewrite(rewrite: str, question: str, previous: str = "") -> bool:
 class Conversation:
     """The turns so far, and the answerer that serves them."""
 
-    answerer: Answerer
+    answerer: "Answerer"
     settings: Settings
     turns: list[Turn] = field(default_factory=list)
 
@@ -136,4 +138,6 @@ class Conversation:
 
 def open_conversation(settings: Settings) -> Conversation:
     """Load the index and models once for a whole conversation (close its answerer when done)."""
+    from ragcli.answer.answerer import Answerer
+
     return Conversation(Answerer.open(settings), settings)

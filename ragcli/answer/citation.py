@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Sequence
 
 from ragcli.records import Hit, Source
-from ragcli.vocabulary import CITATION, citation_numbers, strip_citations
+from ragcli.vocabulary import CITATION, SENTENCE_CLOSE, citation_numbers, strip_citations
 
 if TYPE_CHECKING:
     from ragcli.answer.verify.draft import SentenceCheck
@@ -23,8 +23,7 @@ def cite(check: "SentenceCheck") -> str:
     if not (check.informative and check.supported and check.source):
         return text
     text = strip_citations(text).rstrip()
-    match = re.search(r"[.!?]*$", text)
-    end = match.start() if match else len(text)
+    end = SENTENCE_CLOSE.search(text).start()
     return f"{text[:end]} [{check.source}]{text[end:]}"
 
 

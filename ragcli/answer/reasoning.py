@@ -57,11 +57,3 @@ class ReasoningFilter:
             self.reasoning += held
             return "", held
         return held, ""
-
-
-def strip_reasoning(text: str) -> str:
-    """The answer part of a complete generation."""
-    flt = ReasoningFilter()
-    answer, _ = flt.feed(text)
-    rest, _ = flt.finish()
-    return answer + rest

@@ -11,8 +11,11 @@ import os
 import sys
 
 from ragcli.cli.app import app
-# Each module registers its commands on `app`; imported in the order `rag --help` lists them.
-from ragcli.cli import indexing, querying, chat, evaluating  # noqa: E402,F401,I001
+from ragcli.cli import chat, evaluating, indexing, querying  # noqa: F401  (each registers its commands on `app`)
+
+# `rag --help` lists the commands in the order a user meets them.
+_ORDER = ("ingest", "search", "ask", "chat", "status", "check", "schedule", "eval")
+app.registered_commands.sort(key=lambda command: _ORDER.index(command.name or command.callback.__name__))
 
 __all__ = ["app", "main", "run"]
 

@@ -101,6 +101,10 @@ class RerankingSettings:
     cache: bool = True
 
 
+# Tokens of the context window kept for the chat template, the instruction and the question.
+TEMPLATE_TOKENS = 256
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerationSettings:
     # The best bundled generator on the dev set (benchmarks/RESULTS.md, "Answers, fourth pass").

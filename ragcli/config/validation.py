@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ragcli.config.sections import Settings
+from ragcli.config.sections import TEMPLATE_TOKENS, Settings
 from ragcli.errors import ConfigError
 
 _HINT = "See configs/default.toml for the defaults."
 
 
 def _choices() -> dict[str, Sequence[str]]:
-    # The registries import their own modules' light parts only; imported here, not at the top,
-    # because they import the settings classes themselves.
+    # Imported here, not at the top: the registries' modules import the settings classes.
     from ragcli.answer.chat import REWRITES
     from ragcli.answer.verify import METHODS, UNSUPPORTED_MODES
-    from ragcli.embedding import BACKENDS
-    from ragcli.embedding.onnx_export import PRECISIONS
+    from ragcli.embedding import BACKENDS, PRECISIONS
     from ragcli.reranking import MODES
     from ragcli.store.vectors import VECTOR_STORES
 
@@ -94,9 +92,9 @@ def validate(settings: Settings) -> None:
             hint=f"Use one or more of {', '.join(DOCUMENT_TYPES)}.",
         )
     generation = settings.generation
-    if generation.context_tokens + generation.max_answer_tokens + 256 > generation.n_ctx:
+    if generation.context_tokens + generation.max_answer_tokens + TEMPLATE_TOKENS > generation.n_ctx:
         raise ConfigError(
             f"generation.context_tokens ({generation.context_tokens}) + max_answer_tokens ({generation.max_answer_tokens})"
-            f" + 256 for the prompt must fit in generation.n_ctx ({generation.n_ctx})",
+            f" + {TEMPLATE_TOKENS} for the prompt must fit in generation.n_ctx ({generation.n_ctx})",
             hint="Raise generation.n_ctx or lower context_tokens / max_answer_tokens.",
         )

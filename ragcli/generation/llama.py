@@ -11,8 +11,8 @@ from ragcli.errors import ModelError
 
 
 def default_threads() -> int:
-    """Every available core, up to 8: on 2 cores, 2 threads cut time to first token from
-    13.2 s to 8.2 s against 1 thread (benchmarks/RESULTS.md); past 8, memory bandwidth limits."""
+    """Every available core, up to 8: on 2 cores two threads reach the first token much sooner than
+    one (benchmarks/RESULTS.md, "Choosing the default generator"); past 8, memory bandwidth limits."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(8, cores))
 

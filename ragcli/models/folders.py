@@ -50,9 +50,9 @@ def resolve_model(
     path = Path(name).expanduser()
     if (path.is_file() if kind == "file" else path.is_dir()):
         return path.resolve()
-    known = ", ".join([*also, *bundled]) or "none"
     what = "GGUF file" if kind == "file" else "model folder"
+    fakes = f", the test fake {' or '.join(also)}," if also else ""
     raise ModelError(
-        f"{setting} {name!r} is neither a bundled model ({known}) nor an existing {what}",
+        f"{setting} {name!r} is neither a bundled model ({', '.join(bundled) or 'none'}){fakes} nor an existing {what}",
         hint=f"Set {setting}" + (f" (or pass {flag})" if flag else "") + f" to one of the bundled names or to the path of a local {what}.",
     )

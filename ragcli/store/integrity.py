@@ -86,7 +86,7 @@ def inspect(index: Index, *, writer: bool = False) -> CheckReport:
 def _check_sqlite(index: Index, report: CheckReport) -> None:
     try:
         result = index.catalog.quick_check()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:  # a damaged file
         result = [str(exc)]
     if result != ["ok"]:
         report.problems.append(Finding("sqlite", "the catalog file is damaged: " + "; ".join(result[:3]), len(result)))
@@ -121,7 +121,7 @@ def _check_chunks(index: Index, report: CheckReport) -> None:
 def _check_fts_structure(index: Index, report: CheckReport) -> None:
     try:
         index.catalog.fulltext.check_structure()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.Error as exc:  # names the damage
         report.problems.append(Finding("fts", f"the full-text index is damaged: {exc}", 1))
 
 

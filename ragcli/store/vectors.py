@@ -163,17 +163,17 @@ def vector_file(index_dir: Path, backend: str) -> Path:
     return index_dir / _FILE_NAMES[backend]
 
 
-def _stamp_file(index_dir: Path) -> Path:
+def stamp_file(index_dir: Path) -> Path:
     return index_dir / "vectors.json"
 
 
 def read_stamp(index_dir: Path) -> dict:
     try:
-        return json.loads(_stamp_file(index_dir).read_text(encoding="utf-8"))
+        return json.loads(stamp_file(index_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
 
 def write_stamp(index_dir: Path, stamp: dict) -> None:
-    with atomic_write(_stamp_file(index_dir)) as tmp:
+    with atomic_write(stamp_file(index_dir)) as tmp:
         tmp.write_text(json.dumps(stamp), encoding="utf-8")

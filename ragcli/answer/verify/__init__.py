@@ -40,12 +40,14 @@ def load_verifier(settings: Settings, *, embedder=None, generator=None) -> Verif
 
             embedder = load_embedder(settings)
         return EmbeddingVerifier(embedder, options.min_support, options.min_similarity)
-    from ragcli.answer.verify.judge import JudgeVerifier
-    from ragcli.generation import load_generator
+    if options.method == "llm":
+        from ragcli.answer.verify.judge import JudgeVerifier
+        from ragcli.generation import load_generator
 
-    if options.judge_model:
-        judge = dataclasses.replace(settings, generation=dataclasses.replace(settings.generation, model=options.judge_model, lora=""))
-        return JudgeVerifier(load_generator(judge), options.min_support, shares_generator=False)
-    if generator is None:
-        raise ConfigError("verification.method = 'llm' needs a generator", hint="Set verification.judge_model or use ask.")
-    return JudgeVerifier(generator, options.min_support, shares_generator=True)
+        if options.judge_model:
+            judge = dataclasses.replace(settings, generation=dataclasses.replace(settings.generation, model=options.judge_model, lora=""))
+            return JudgeVerifier(load_generator(judge), options.min_support, shares_generator=False)
+        if generator is None:
+            raise ConfigError("verification.method = 'llm' needs a generator", hint="Set verification.judge_model or use ask.")
+        return JudgeVerifier(generator, options.min_support, shares_generator=True)
+    raise ConfigError(f"verification.method must be one of {', '.join(METHODS)}, got {options.method!r}", hint='Use verification.method = "lexical".')

@@ -38,11 +38,21 @@ CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL)
 """
 
 
+# Documents are keyed by absolute path; "under a root" means the root itself or anything below it.
+
+
+def _prefix(root: str) -> str:
+    return root.rstrip("/") + "/"
+
+
+def at_or_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(_prefix(root))
+
+
 def under(column: str) -> str:
-    """SQL matching ``column`` equal to a path or below it; bind (path, len(prefix), prefix)."""
+    """``at_or_under`` in SQL, for ``column``; bind ``under_arguments(root)``."""
     return f"({column} = ? OR substr({column}, 1, ?) = ?)"
 
 
 def under_arguments(root: str) -> tuple[str, int, str]:
-    prefix = root.rstrip("/") + "/"
-    return root, len(prefix), prefix
+    return root, len(_prefix(root)), _prefix(root)

@@ -373,7 +373,13 @@ def write_markdown(r: dict, out: Path) -> None:
 
 
 # Sections that other scripts write into RESULTS.md (retrieval_table.py, answer_quality.py): a rerun keeps them.
-KEPT_SECTION_PREFIXES = ("## Retrieval pipelines", "## Answer quality", "## Answers")
+# The sections this script writes (replaced on each run, with the notes on the run they replace);
+# every other section of RESULTS.md was written by another benchmark or by hand and is kept.
+WRITTEN_SECTIONS = (
+    "## Ingest, side by side with LangChain", "## Retrieval quality", "## Query",
+    "## Generation (`rag ask`, in process, model loaded once)", "## Scale (1,000,000 chunks)",
+)
+REPLACED_NOTES = "## Notes on this run"
 
 
 def kept_sections(out: Path) -> list[str]:
@@ -383,7 +389,7 @@ def kept_sections(out: Path) -> list[str]:
     keeping = False
     for line in out.read_text().splitlines():
         if line.startswith("## "):
-            keeping = line.startswith(KEPT_SECTION_PREFIXES)
+            keeping = line.rstrip() not in WRITTEN_SECTIONS and not line.startswith(REPLACED_NOTES)
             if keeping:
                 kept.append("")
         if keeping:

@@ -9,7 +9,6 @@ would trust.
 from __future__ import annotations
 
 import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -40,14 +39,20 @@ def temporary_sibling(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp{target.suffix}")
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def remove_leftovers(target: Path) -> None:
     """Delete temporaries of ``target`` that a killed writer left behind. Only for a caller that
     is the one writer of ``target`` (the index's writer lock): another writer's are in use."""
     for leftover in target.parent.glob(f".{target.stem}.*.tmp{target.suffix}"):
-        if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+        _remove(leftover)
 
 
 @contextmanager
@@ -66,7 +71,4 @@ def atomic_write(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
         fsync_path(target.parent)
     finally:
-        if tmp.is_dir() and not tmp.is_symlink():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        _remove(tmp)

@@ -218,3 +218,14 @@ def test_quiet_ingest_still_says_why_an_upgraded_index_reads_every_file_again(en
     assert "note: the parsers changed" in result.stderr and "5 indexed (5 updated)" in result.stderr
     quiet_again = run(env, "ingest", "--quiet")
     assert "note:" not in quiet_again.stderr and "5 unchanged" in quiet_again.stderr
+
+
+def test_option_help_names_every_choice_of_its_registry():
+    from ragcli.answer.verify import METHODS
+    from ragcli.cli.options import ModelOption, TypeOption, VerifierOption
+    from ragcli.generation import BUNDLED
+    from ragcli.parsing import DOCUMENT_TYPES
+
+    assert TypeOption.metavar == "|".join(DOCUMENT_TYPES)
+    assert all(name in ModelOption.help for name in BUNDLED)
+    assert VerifierOption.help.endswith(", ".join(METHODS) + ".")

@@ -11,3 +11,8 @@ The modules read in the order the data flows:
 6. ``answerer``: the Answerer, which runs 1-5 for one question;
 7. ``chat``: a conversation of such questions, follow-ups rewritten to stand alone.
 """
+
+# How `rag chat` rewrites follow-ups (chat.Conversation.standalone): with the generator ("llm",
+# falling back to "simple" when its rewrite looks wrong) or by carrying the topic over ("simple").
+# Here rather than in chat.py, so that config validation need not import the conversation code.
+REWRITES = ("llm", "simple")

@@ -26,9 +26,6 @@ REWRITE_SYSTEM = (
 _REFERRING = frozenset(
     "it its it's this that these those they them their there he she one ones above same former latter instead".split()
 )
-# How follow-ups are rewritten: by the generator ("llm", falling back to "simple" when its
-# rewrite looks wrong) or by carrying the earlier question's topic over ("simple").
-REWRITES = ("llm", "simple")
 _ANSWER_CHARS_IN_HISTORY = 300
 _REWRITE_TOKENS = 64
 

@@ -12,7 +12,7 @@ _HINT = "See configs/default.toml for the defaults."
 
 def _choices() -> dict[str, Sequence[str]]:
     # Imported here, not at the top: the registries' modules import the settings classes.
-    from ragcli.answer.chat import REWRITES
+    from ragcli.answer import REWRITES
     from ragcli.answer.verify import METHODS, UNSUPPORTED_MODES
     from ragcli.embedding import BACKENDS, PRECISIONS
     from ragcli.reranking import MODES

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,19 +51,39 @@ def split_parts(distribution_prefix: str, module_prefix: str, count: int) -> tup
     return tuple((f"{distribution_prefix}{n}", f"{module_prefix}{n}/data/part{n:02d}.bin") for n in range(1, count + 1))
 
 
-def locate(model: PackagedModel) -> list[Path]:
-    """The installed parts of ``model``, in order; ModelNotInstalled names the missing package."""
+def _installed_path(distribution: str, relative: str) -> Path | None:
+    """Where pip put ``relative`` of ``distribution``, or None if it is not installed.
+
+    Found through the import system first: importing importlib.metadata alone costs more than a
+    whole `rag search` spends on its own code, and the first folder of every part is importable.
+    """
+    import importlib.util
+
+    top, _, rest = relative.partition("/")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0]) / rest
     from importlib import metadata
 
+    try:
+        return Path(str(metadata.distribution(distribution).locate_file(relative)))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def locate(model: PackagedModel) -> list[Path]:
+    """The installed parts of ``model``, in order; ModelNotInstalled names the missing package."""
     paths: list[Path] = []
     for distribution, relative in model.parts:
-        try:
-            path = Path(str(metadata.distribution(distribution).locate_file(relative)))
-        except metadata.PackageNotFoundError:
+        path = _installed_path(distribution, relative)
+        if path is None:
             raise ModelNotInstalled(
                 f"bundled model {model.name} is not installed (package {distribution} is missing)",
                 hint=f"Install it with: {model.install}",
-            ) from None
+            )
         if not path.exists():
             raise ModelError(f"bundled model {model.name}: {relative} is missing from package {distribution}", hint=f"Reinstall: {model.install}")
         paths.append(path)
@@ -128,6 +147,8 @@ def _assemble_folder(model: PackagedModel, parts: list[Path], target: Path, cach
             archive.unlink()
             if target.exists():
                 # An earlier copy that cannot be verified is replaced whole (rename needs the name free).
+                import shutil
+
                 shutil.rmtree(target, ignore_errors=True)
     except OSError:
         # A concurrent run published and verified the same folder first.
@@ -136,6 +157,7 @@ def _assemble_folder(model: PackagedModel, parts: list[Path], target: Path, cach
 
 
 def _unpack(archive: Path, model: PackagedModel, into: Path) -> None:
+    import shutil
     import zipfile
 
     prefix = model.unpack + "/"

@@ -13,10 +13,13 @@ Three implementations, picked by ``verification.method``:
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from ragcli.answer.verify.draft import UNSUPPORTED_MARK, CheckedDraft, SentenceCheck, Verifier, verify_draft
 from ragcli.config import Settings
 from ragcli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ragcli.answer.verify.draft import UNSUPPORTED_MARK, CheckedDraft, SentenceCheck, Verifier, verify_draft
 
 __all__ = ["METHODS", "UNSUPPORTED_MARK", "UNSUPPORTED_MODES", "CheckedDraft", "SentenceCheck", "Verifier", "load_verifier", "verify_draft"]
 
@@ -25,7 +28,17 @@ METHODS = ("lexical", "embedding", "llm")
 UNSUPPORTED_MODES = ("drop", "mark")
 
 
-def load_verifier(settings: Settings, *, embedder=None, generator=None) -> Verifier:
+def __getattr__(name: str):
+    # The records and verify_draft load on first use: config validation reads METHODS from here on
+    # every command, and most commands never verify anything.
+    if name in ("UNSUPPORTED_MARK", "CheckedDraft", "SentenceCheck", "Verifier", "verify_draft"):
+        from ragcli.answer.verify import draft
+
+        return getattr(draft, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_verifier(settings: Settings, *, embedder=None, generator=None) -> "Verifier":
     """The verifier named by ``verification.method``, reusing an already loaded embedder or generator."""
     options = settings.verification
     if options.method == "lexical":

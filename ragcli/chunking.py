@@ -8,14 +8,23 @@ Pure functions over plain data; the token counter is passed in.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from ragcli.records import Chunk, Section
 from ragcli.vocabulary import CHUNK_SENTENCE_END, PARAGRAPH_BREAK, near_duplicate_key
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
+# Texts are counted this many at a time, so a page of a million sentences never has all its
+# tokenizations in memory at once.
+_COUNT_BATCH = 256
+# A text this many times longer (in characters) than a chunk's token budget is split without
+# being counted whole: a token covers at least one character, so counting a 20 MB paragraph at
+# once would only cost gigabytes to learn that it does not fit.
+_UNCOUNTED_RATIO = 64
 
 
 @dataclass(frozen=True)
@@ -26,12 +35,51 @@ class ChunkingPlan:
     window: int
 
 
+def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= _COUNT_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _count(count: TokenCounter, texts: Sequence[str]) -> list[int]:
+    return [size for batch in _batches(texts) for size in count(batch)]
+
+
+def _sized(count: TokenCounter, texts: Iterable[str], limit: int) -> Iterator[tuple[str, int]]:
+    """Each text with its token count, counted a batch at a time; a text far too long for
+    ``limit`` is reported as too long without being counted."""
+    cap = limit * _UNCOUNTED_RATIO
+    for batch in _batches(texts):
+        fitting = [t for t in batch if len(t) <= cap]
+        counted = iter(count(fitting) if fitting else [])
+        for text in batch:
+            yield text, next(counted) if len(text) <= cap else limit + 1
+
+
+def _pieces(boundary: re.Pattern[str], text: str) -> Iterator[str]:
+    """``boundary.split(text)``, stripped and without empty pieces, one at a time."""
+    start = 0
+    for match in boundary.finditer(text):
+        piece = text[start : match.start()].strip()
+        if piece:
+            yield piece
+        start = match.end()
+    piece = text[start:].strip()
+    if piece:
+        yield piece
+
+
 def _split_words(text: str, count: TokenCounter, limit: int) -> list[str]:
     """Greedy word packing for a span with no usable sentence boundary."""
     words = text.split()
     if not words:
         return []
-    sizes = count(words)
+    sizes = [size for _, size in _sized(count, words, limit)]
     pieces: list[str] = []
     current: list[str] = []
     used = 0
@@ -54,33 +102,37 @@ def _split_words(text: str, count: TokenCounter, limit: int) -> list[str]:
 
 def _split_characters(word: str, count: TokenCounter, limit: int) -> list[str]:
     """Last resort for giant tokens (base64, hashes): fixed slices that fit."""
-    width = max(1, len(word) * limit // max(1, count([word])[0]))
+    # The first width comes from a sample: a megabyte of base64 has no spaces, and counting it whole
+    # would cost memory for nothing (for words up to the sample's size this is the whole word).
+    sample = word[: limit * 8]
+    width = max(1, len(sample) * limit // max(1, count([sample])[0]))
     while True:
         pieces = [word[i : i + width] for i in range(0, len(word), width)]
-        if width == 1 or max(count(pieces)) <= limit:
+        if width == 1 or max(_count(count, pieces)) <= limit:
             return pieces
         width = max(1, width * 3 // 4)
 
 
 def split_units(text: str, count: TokenCounter, limit: int) -> list[tuple[str, int]]:
     """Cut text into units of at most ``limit`` tokens along the strongest boundary available."""
-    units: list[tuple[str, int]] = []
-    paragraphs = [p.strip() for p in PARAGRAPH_BREAK.split(text) if p.strip()]
-    for paragraph, size in zip(paragraphs, count(paragraphs)):
+    return list(_units(text, count, limit))
+
+
+def _units(text: str, count: TokenCounter, limit: int) -> Iterator[tuple[str, int]]:
+    # One at a time: a 100 MB text file is one paragraph of millions of lines.
+    for paragraph, size in _sized(count, _pieces(PARAGRAPH_BREAK, text), limit):
         if size <= limit:
-            units.append((paragraph, size))
+            yield paragraph, size
             continue
-        sentences = [s.strip() for s in CHUNK_SENTENCE_END.split(paragraph) if s and s.strip()]
-        for sentence, sentence_size in zip(sentences, count(sentences)):
+        for sentence, sentence_size in _sized(count, _pieces(CHUNK_SENTENCE_END, paragraph), limit):
             if sentence_size <= limit:
-                units.append((sentence, sentence_size))
+                yield sentence, sentence_size
             else:
                 pieces = _split_words(sentence, count, limit)
-                units.extend(zip(pieces, count(pieces)))
-    return units
+                yield from zip(pieces, _count(count, pieces))
 
 
-def _pack(units: list[tuple[str, int]], plan: ChunkingPlan) -> Iterable[str]:
+def _pack(units: Iterable[tuple[str, int]], plan: ChunkingPlan) -> Iterator[str]:
     """Greedy packing with a tail of whole units carried over as overlap."""
     current: list[tuple[str, int]] = []
     used = 0
@@ -105,14 +157,21 @@ def _pack(units: list[tuple[str, int]], plan: ChunkingPlan) -> Iterable[str]:
 # Boilerplate: a paragraph of at least this many words found in this many sections (pages) of one document.
 _BOILERPLATE_WORDS = 4
 _BOILERPLATE_SECTIONS = 3
+# Running notices are short; the key of a longer paragraph is never computed (for a 100 MB
+# one-paragraph text file it would cost gigabytes).
+_BOILERPLATE_MAX_CHARS = 10_000
 
 
 def drop_boilerplate(sections: Sequence[Section]) -> list[Section]:
     """Keep only the first copy of a paragraph repeated across many sections (a notice on every page)."""
+    if len(sections) < _BOILERPLATE_SECTIONS:
+        return list(sections)
     seen_in: dict[str, set[int]] = {}
     split = [[p for p in PARAGRAPH_BREAK.split(section.text)] for section in sections]
     for index, paragraphs in enumerate(split):
         for paragraph in paragraphs:
+            if len(paragraph) > _BOILERPLATE_MAX_CHARS:
+                continue
             key = near_duplicate_key(paragraph)
             if key.count(" ") + 1 >= _BOILERPLATE_WORDS:
                 seen_in.setdefault(key, set()).add(index)
@@ -124,7 +183,7 @@ def drop_boilerplate(sections: Sequence[Section]) -> list[Section]:
     for section, paragraphs in zip(sections, split):
         kept = []
         for paragraph in paragraphs:
-            key = near_duplicate_key(paragraph)
+            key = near_duplicate_key(paragraph) if len(paragraph) <= _BOILERPLATE_MAX_CHARS else ""
             if key in repeated:
                 if key in kept_once:
                     continue
@@ -142,9 +201,15 @@ def chunk_sections(sections: Sequence[Section], title: str, count: TokenCounter,
     Boilerplate repeated across sections, and chunks that repeat an earlier chunk of the same
     document up to case, spacing and punctuation, are kept once.
     """
-    chunks: list[Chunk] = []
+    return list(iter_chunks(sections, title, count, plan))
+
+
+def iter_chunks(sections: Sequence[Section], title: str, count: TokenCounter, plan: ChunkingPlan) -> Iterator[Chunk]:
+    """``chunk_sections``, one chunk at a time, so a huge document need not be held as chunks."""
     context_sizes: dict[tuple[str, ...], tuple[str, int]] = {}
-    seen: set[str] = set()
+    # Digests, not the keys: a document of a million chunks would otherwise hold its text twice more.
+    seen: set[bytes] = set()
+    ordinal = 0
     for section in drop_boilerplate(sections):
         if section.headings not in context_sizes:
             context = context_line(title, section.headings)
@@ -155,13 +220,13 @@ def chunk_sections(sections: Sequence[Section], title: str, count: TokenCounter,
         context, context_size = context_sizes[section.headings]
         limit = max(8, min(plan.max_tokens, plan.window - context_size - 1))
         section_plan = ChunkingPlan(max_tokens=limit, overlap_tokens=min(plan.overlap_tokens, limit // 2), window=plan.window)
-        for text in _pack(split_units(section.text, count, limit), section_plan):
-            key = near_duplicate_key(text)
+        for text in _pack(_units(section.text, count, limit), section_plan):
+            key = hashlib.blake2b(near_duplicate_key(text).encode("utf-8", "surrogatepass"), digest_size=16).digest()
             if key in seen:
                 continue
             seen.add(key)
-            chunks.append(Chunk(text=text, page=section.page, headings=section.headings, context=context, ordinal=len(chunks)))
-    return chunks
+            yield Chunk(text=text, page=section.page, headings=section.headings, context=context, ordinal=ordinal)
+            ordinal += 1
 
 
 def context_line(title: str, headings: Sequence[str]) -> str:

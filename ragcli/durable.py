@@ -24,12 +24,16 @@ def fsync_path(path: Path) -> None:
 
 
 def _make_durable(path: Path) -> None:
+    """fsync, and make private to the user: what ragcli writes may hold or reveal document text."""
     if path.is_dir():
         for folder, _, files in os.walk(path):
             for name in files:
+                os.chmod(Path(folder) / name, 0o600)
                 fsync_path(Path(folder) / name)
+            os.chmod(folder, 0o700)
             fsync_path(Path(folder))
     else:
+        os.chmod(path, 0o600)
         fsync_path(path)
 
 
@@ -58,8 +62,8 @@ def remove_leftovers(target: Path) -> None:
 @contextmanager
 def atomic_write(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target`` for the caller to write (a file, or a folder it
-    creates); on a clean exit its contents are fsynced, it is renamed onto ``target`` and the
-    parent folder is fsynced. On an error the temporary path is removed and ``target`` is untouched.
+    creates); on a clean exit its contents are made private (0600 files, 0700 folders) and
+    fsynced, it is renamed onto ``target`` and the parent folder is fsynced. On an error the temporary path is removed and ``target`` is untouched.
 
     A folder can only replace a missing or empty ``target`` (rename's rule): remove the old one first.
     """

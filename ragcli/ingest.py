@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import sqlite3
 import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ragcli.chunking import ChunkingPlan, chunk_sections
+from ragcli.chunking import ChunkingPlan, iter_chunks
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
-from ragcli.errors import RagError
+from ragcli.errors import IndexDamagedError, RagError
 from ragcli.parsing import PARSER_REVISION
 from ragcli.parsing.pool import ParseOutcome, ParserPool
 from ragcli.records import Chunk, EventKind, FileFailure, FileStatus, IngestEvent, IngestReport, ParsedDocument
@@ -23,7 +25,7 @@ from ragcli.store.catalog import NewChunk, NewDocument
 from ragcli.store.catalog.schema import at_or_under
 from ragcli.store.index import Index
 from ragcli.store.lock import writer_lock
-from ragcli.walking import Candidate, walk
+from ragcli.walking import Candidate, Skip, walk
 
 # Files are written in batches: bounded memory, and a killed run keeps what it finished.
 BATCH_FILES = 64
@@ -51,7 +53,6 @@ class _Pending:
     sha256: str
     document: ParsedDocument
     chunks: list[Chunk]
-    hashes: list[str] = field(default_factory=list)
 
 
 def _embed_hash(text: str) -> str:
@@ -117,7 +118,11 @@ class _Run:
         if not _storable(path):
             self.fail(_printable(path), "file name is not valid UTF-8; rename the file to index it")
             return None
-        if candidate.duplicate:
+        if candidate.skip is Skip.DUPLICATE:
+            return None
+        if candidate.skip is not None:
+            self.report.skipped.append(FileFailure(path=path, error=str(candidate.skip)))
+            self.emit(IngestEvent(kind=EventKind.FILE, path=path, status=FileStatus.SKIPPED, detail=str(candidate.skip)))
             return None
         if candidate.problem:
             self.fail(path, candidate.problem)
@@ -157,8 +162,15 @@ class _Run:
             self.fail(job.path, outcome.error or "cannot parse the file")
             return
         document = outcome.document
-        chunks = chunk_sections(document.sections, document.title, self.embedder.count_tokens, self.plan)
-        self.pending.append(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=chunks))
+        chunks = iter_chunks(document.sections, document.title, self.embedder.count_tokens, self.plan)
+        head = list(itertools.islice(chunks, BATCH_CHUNKS + 1))
+        if len(head) > BATCH_CHUNKS:
+            # A large document is chunked, embedded and written a slice at a time, in a transaction of
+            # its own, so memory holds one slice of chunks and vectors however large the file.
+            self.flush()
+            self._write_large(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=head), chunks)
+            return
+        self.pending.append(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=head))
         if len(self.pending) >= BATCH_FILES or sum(len(p.chunks) for p in self.pending) >= BATCH_CHUNKS:
             self.flush()
 
@@ -166,52 +178,91 @@ class _Run:
         self.report.unchanged += 1
         self.emit(IngestEvent(kind=EventKind.FILE, path=path, status=FileStatus.UNCHANGED))
 
+    def _vectors(self, chunks: Sequence[Chunk]) -> tuple[list[str], dict[str, np.ndarray]]:
+        """The embedding hashes of ``chunks`` and their vectors: reused where the catalog holds the
+        same text (this transaction's rows included), embedded in one call otherwise."""
+        hashes = [_embed_hash(chunk.embedding_text) for chunk in chunks]
+        texts = dict(zip(hashes, (chunk.embedding_text for chunk in chunks)))
+        vectors = self.catalog.chunks.vectors_for(list(texts))
+        missing = [h for h in texts if h not in vectors]
+        if missing:
+            vectors.update(zip(missing, self.embedder.embed([texts[h] for h in missing])))
+        return hashes, vectors
+
+    @staticmethod
+    def _new_chunks(chunks: Sequence[Chunk], hashes: Sequence[str], vectors: dict[str, np.ndarray]) -> list[NewChunk]:
+        return [
+            NewChunk(ordinal=c.ordinal, page=c.page, headings=c.headings, context=c.context, text=c.text, embed_hash=h,
+                     vector=np.asarray(vectors[h]))
+            for c, h in zip(chunks, hashes)
+        ]
+
+    @staticmethod
+    def _new_document(item: _Pending) -> NewDocument:
+        pages = [s.page for s in item.document.sections if s.page is not None]
+        return NewDocument(
+            path=item.job.path, sha256=item.sha256, size=item.job.size, mtime_ns=item.job.mtime_ns,
+            kind=item.document.kind, title=item.document.title, pages=max(pages) if pages else None,
+            warnings=item.document.warnings,
+        )
+
     def flush(self) -> None:
         """Embed what is pending (reusing vectors of identical text) and commit it in one transaction."""
         if not self.pending:
             return
-        texts: dict[str, str] = {}
-        for item in self.pending:
-            item.hashes = [_embed_hash(chunk.embedding_text) for chunk in item.chunks]
-            for chunk, embed_hash in zip(item.chunks, item.hashes):
-                texts.setdefault(embed_hash, chunk.embedding_text)
-        vectors = self.catalog.chunks.vectors_for(list(texts))
-        missing = [h for h in texts if h not in vectors]
-        if missing:
-            computed = self.embedder.embed([texts[h] for h in missing])
-            vectors.update(zip(missing, computed))
+        # Every pending file's chunks in one embedding call: full batches for small files.
+        hashes, vectors = self._vectors([chunk for item in self.pending for chunk in item.chunks])
         with self.catalog.transaction():
+            start = 0
             for item in self.pending:
-                pages = [s.page for s in item.document.sections if s.page is not None]
-                document = NewDocument(
-                    path=item.job.path, sha256=item.sha256, size=item.job.size, mtime_ns=item.job.mtime_ns,
-                    kind=item.document.kind, title=item.document.title, pages=max(pages) if pages else None,
-                    warnings=item.document.warnings,
-                )
-                chunks = [
-                    NewChunk(ordinal=c.ordinal, page=c.page, headings=c.headings, context=c.context, text=c.text, embed_hash=h,
-                             vector=np.asarray(vectors[h]))
-                    for c, h in zip(item.chunks, item.hashes)
-                ]
-                self.catalog.replace_document(document, chunks)
+                end = start + len(item.chunks)
+                self.catalog.replace_document(self._new_document(item), self._new_chunks(item.chunks, hashes[start:end], vectors))
+                start = end
         for item in self.pending:
-            self.report.indexed += 1
-            self.report.updated += item.job.replaces
-            self.report.chunks += len(item.chunks)
-            if item.document.warnings:
-                self.report.warnings.append(FileFailure(item.job.path, "; ".join(item.document.warnings)))
-            status = FileStatus.UPDATED if item.job.replaces else FileStatus.INDEXED
-            detail = f"{len(item.chunks)} chunks" + (f"; {'; '.join(item.document.warnings)}" if item.document.warnings else "")
-            self.emit(IngestEvent(kind=EventKind.FILE, path=item.job.path, status=status, detail=detail))
+            self._indexed(item, len(item.chunks))
         self.pending.clear()
 
+    def _write_large(self, item: _Pending, rest: Iterator[Chunk]) -> None:
+        def sliced() -> Iterator[NewChunk]:
+            for part in itertools.chain([item.chunks], iter(lambda: list(itertools.islice(rest, BATCH_CHUNKS)), [])):
+                yield from self._new_chunks(part, *self._vectors(part))
+
+        with self.catalog.transaction():
+            count = self.catalog.replace_document(self._new_document(item), sliced())
+        self._indexed(item, count)
+
+    def _indexed(self, item: _Pending, chunks: int) -> None:
+        self.report.indexed += 1
+        self.report.updated += item.job.replaces
+        self.report.chunks += chunks
+        warnings = "; ".join(item.document.warnings)
+        if warnings:
+            self.report.warnings.append(FileFailure(path=item.job.path, error=warnings))
+        status = FileStatus.UPDATED if item.job.replaces else FileStatus.INDEXED
+        detail = f"{chunks} chunks" + (f"; {warnings}" if warnings else "")
+        self.emit(IngestEvent(kind=EventKind.FILE, path=item.job.path, status=status, detail=detail))
+
     def remove_missing(self, root: Path, seen: set[str], unreadable: list[str]) -> None:
-        """Remove documents under ``root`` that the walk did not see, except under directories it could not read."""
+        """Remove documents under ``root`` that the walk did not see, except under directories it
+        could not read, and except when the root itself looks unmounted or emptied."""
         root_path = _absolute(root)
+        documents = self.catalog.documents
+        indexed = documents.under(root_path)
         gone = [
-            doc for doc in self.catalog.documents.under(root_path)
+            doc for doc in indexed
             if doc.path not in seen and not any(at_or_under(doc.path, directory) for directory in unreadable)
         ]
+        device = os.stat(root_path).st_dev if os.path.isdir(root_path) else None
+        recorded = documents.root_device(root_path)
+        emptied = bool(indexed) and not seen
+        moved = recorded is not None and device is not None and device != recorded and len(gone) * 2 > len(indexed)
+        if gone and (emptied or moved):
+            why = "holds none of its files now" if emptied else "is on another device than before, and most of its files are gone"
+            self.fail(root_path, (
+                f"remembered folder {why} (an unmounted or emptied disk?): its {len(indexed)} documents are kept; "
+                f"if the files were removed on purpose, run `rag sources remove {root_path}`"
+            ))
+            gone = []
         if gone:
             with self.catalog.transaction():
                 self.catalog.remove_documents([doc.id for doc in gone])
@@ -220,7 +271,9 @@ class _Run:
                 self.emit(IngestEvent(kind=EventKind.FILE, path=doc.path, status=FileStatus.REMOVED))
         failed_now = {failure.path for failure in self.report.failed}
         with self.catalog.transaction(changes_chunks=False):
-            self.catalog.documents.clear_failures_under(root_path, failed_now)
+            documents.clear_failures_under(root_path, failed_now)
+            if device is not None and not (emptied or moved):
+                documents.set_root_device(root_path, device)
 
 
 def _outermost(roots: list[Path]) -> list[Path]:
@@ -247,14 +300,32 @@ def ingest(
             roots = _outermost([Path(_absolute(p)) for p in paths] or [Path(p) for p in index.catalog.documents.roots()])
             if not roots:
                 raise RagError("nothing to ingest: no path given and the index remembers no folders", hint="Run `rag ingest PATH...`.")
-            revision = index.catalog.get_meta("parser_revision")
-            reread = revision != PARSER_REVISION and index.catalog.counts()["documents"] > 0
+            try:
+                damage = index.catalog.quick_check()
+            except sqlite3.DatabaseError as exc:
+                damage = [str(exc)]
+            if damage != ["ok"]:
+                # Writing on would bury the damage under a run that looks successful.
+                raise IndexDamagedError(
+                    f"index {index.directory} is damaged ({'; '.join(damage[:2])}); nothing was changed",
+                    hint="See what `rag check` finds; `rag ingest --rebuild PATH...` builds it again from your documents.",
+                )
+            documents = index.catalog.counts()["documents"]
+            if documents == 0 and index.catalog.get_meta("parser_revision") is None:
+                # A new index is read by today's parsers from its first file on: a first run that is
+                # killed and resumed must not read everything again.
+                with index.catalog.transaction(changes_chunks=False):
+                    index.catalog.set_meta("parser_revision", PARSER_REVISION)
+            reread = index.catalog.get_meta("parser_revision") != PARSER_REVISION and documents > 0
             run = _Run(settings, index, embedder, emit, reread)
             present = [root for root in roots if os.path.lexists(root)]
             for root in roots:
                 if root not in present:
-                    run.fail(str(root), "no such file or directory")
-            candidates = list(walk(present))
+                    kept = index.catalog.documents.summary_under(str(root))[0]
+                    run.fail(str(root), "no such file or directory" + (
+                        f" (an unmounted disk?): its {kept} documents are kept; if it was removed on purpose, "
+                        f"run `rag sources remove {root}`" if kept else ""))
+            candidates = list(walk(present, follow_links=settings.ingest.follow_links))
             why = "the parsers changed since this index was built: every file is read again once (vectors of unchanged text are reused)"
             emit(IngestEvent(kind=EventKind.START, total=len(candidates), detail=why if reread else ""))
             with index.catalog.transaction(changes_chunks=False):
@@ -264,7 +335,11 @@ def ingest(
 
             def jobs():
                 for candidate in candidates:
-                    seen_by_root[candidate.root].add(_printable(_absolute(candidate.path)))
+                    # A file passed over on purpose is not in the folder as far as the index goes (a
+                    # link out of the folders that an older ragcli followed is removed); a file that
+                    # failed keeps its previous version.
+                    if candidate.skip is None:
+                        seen_by_root[candidate.root].add(_printable(_absolute(candidate.path)))
                     job = run.prepare(candidate)
                     if job is not None:
                         yield job
@@ -278,6 +353,10 @@ def ingest(
             for root in present:
                 run.remove_missing(root, seen_by_root[root], unreadable)
             index.refresh_vector_file()
+            if index.damaged_vectors:
+                run.report.warnings.append(FileFailure(path=str(index.directory), error=(
+                    f"{index.damaged_vectors} chunks have damaged vectors and are left out of the vector search; "
+                    "run `rag check --repair`")))
             with index.catalog.transaction(changes_chunks=False):
                 run.report.seconds = time.monotonic() - started
                 index.catalog.set_meta("last_ingest", {"at": time.time(), **run.report.to_json()})

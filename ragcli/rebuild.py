@@ -22,6 +22,7 @@ from ragcli.errors import IndexStateError, RagError
 from ragcli.ingest import EventSink, ingest
 from ragcli.records import IngestReport
 from ragcli.store.catalog import Catalog
+from ragcli.store.catalog.schema import at_or_under
 from ragcli.store.index import CATALOG_NAME
 from ragcli.store.lock import writer_lock
 
@@ -29,8 +30,43 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
+# Written into a staging index when it is started and removed from the live one after the swap:
+# a folder at INDEX.rebuild without it is the previous index a kill left behind, never resumed.
+STAGING_MARKER = "REBUILDING"
+
+
 def staging_path(live: Path) -> Path:
     return live.with_name(live.name + ".rebuild")
+
+
+def _prepare_staging(staging: Path, roots: list[Path]) -> None:
+    """Make ``staging`` a rebuild in progress for exactly ``roots``: start it, or resume one whose
+    extra roots (folders the live index has since forgotten) are dropped first."""
+    if staging.exists() and not (staging / STAGING_MARKER).is_file():
+        shutil.rmtree(staging)
+    if not staging.exists():
+        staging.mkdir(mode=0o700)
+        (staging / STAGING_MARKER).write_text("a rebuild in progress; `rag ingest --rebuild` resumes it\n")
+        return
+    catalog_file = staging / CATALOG_NAME
+    if not catalog_file.exists():
+        return
+    wanted = {str(root) for root in roots}
+    try:
+        catalog = Catalog.open(catalog_file, create=False)
+    except sqlite3.DatabaseError:
+        shutil.rmtree(staging)
+        return _prepare_staging(staging, roots)
+    try:
+        documents = catalog.documents
+        for root in set(documents.roots()) - wanted:
+            keep = [other for other in wanted if at_or_under(other, root) or at_or_under(root, other)]
+            doomed = [doc.id for doc in documents.under(root) if not any(at_or_under(doc.path, other) for other in keep)]
+            with catalog.transaction():
+                catalog.remove_documents(doomed)
+                documents.remove_root(root)
+    finally:
+        catalog.close()
 
 
 def _remembered_roots(live: Path) -> list[Path]:
@@ -85,13 +121,16 @@ def rebuild(
                 hint="Run `rag ingest --rebuild PATH...`.",
             )
         staged = dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(staging)))
+        _prepare_staging(staging, roots)
         try:
             report = ingest(staged, roots, embedder=embedder, on_event=on_event)
         except IndexStateError:
             # A leftover from a rebuild with other settings cannot be resumed: start it afresh.
             shutil.rmtree(staging)
+            _prepare_staging(staging, roots)
             report = ingest(staged, roots, embedder=embedder, on_event=on_event)
         exchange_directories(staging, live)
+        (live / STAGING_MARKER).unlink(missing_ok=True)
         # `staging` now holds the previous index; nobody opens it by this name any more.
         shutil.rmtree(staging, ignore_errors=True)
     return report

@@ -147,6 +147,8 @@ class IngestReport:
     seconds: float = 0.0
     # Indexed files with non-fatal problems (pages without a text layer, a page that failed).
     warnings: list[FileFailure] = field(default_factory=list)
+    # Files passed over on purpose, with why (a link out of the folders being indexed).
+    skipped: list[FileFailure] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -158,6 +160,7 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "warnings": [{"path": w.path, "warning": w.error} for w in self.warnings],
+            "skipped": [{"path": f.path, "reason": f.error} for f in self.skipped],
         }
 
 
@@ -173,6 +176,7 @@ class FileStatus(StrEnum):
     UNCHANGED = "unchanged"
     FAILED = "failed"
     REMOVED = "removed"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True, kw_only=True)

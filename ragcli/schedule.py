@@ -1,7 +1,14 @@
-"""`rag schedule`: a crontab line that re-syncs the index every night, and installing it."""
+"""`rag schedule`: a crontab line that re-syncs the index every night, and installing it.
+
+Everything written to a crontab is built from validated parts: cron reads one entry per line
+and turns every unescaped ``%`` into a newline, and the shell runs what follows. So no part may
+hold a control character, environment names must be plain names, values are shell-quoted, and a
+``%`` never reaches cron as such (the shell prints it from its octal code instead).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 import shutil
@@ -17,6 +24,11 @@ from ragcli.errors import ConfigError, RagError
 # Generous: a nightly run should wait for a long manual ingest rather than fail.
 WAIT_SECONDS = 3600
 _CRON_FIELD = re.compile(r"^[\d*/,\-]+$")
+_ENV_NAME = re.compile(r"^RAG_[A-Z0-9_]+$")
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A shell word that prints "%": cron would cut the line at a literal one.
+_PERCENT = "\"$(printf '\\045')\""
 
 
 @dataclass(frozen=True)
@@ -24,9 +36,10 @@ class Schedule:
     line: str
     marker: str
     log: str
+    index: str
 
     def to_json(self) -> dict:
-        return {"line": self.line, "marker": self.marker, "log": self.log}
+        return {"line": self.line, "marker": self.marker, "log": self.log, "index": self.index}
 
 
 def _command_prefix() -> list[str]:
@@ -35,9 +48,18 @@ def _command_prefix() -> list[str]:
     return [str(launcher)] if launcher.exists() else [sys.executable, "-m", "ragcli"]
 
 
-def _cron_quote(word: str) -> str:
-    # cron turns an unescaped % into a newline.
-    return shlex.quote(word).replace("%", "\\%")
+def _safe(value: str, what: str) -> str:
+    if _CONTROL.search(value):
+        raise ConfigError(
+            f"cannot schedule: {what} {value!r} contains a control character (a newline would start a new crontab entry)",
+            hint=f"Use a {what} without control characters.",
+        )
+    return value
+
+
+def cron_word(word: str, what: str) -> str:
+    """``word`` as one shell word that survives cron: quoted, with any % produced by the shell."""
+    return _PERCENT.join(shlex.quote(piece) for piece in _safe(word, what).split("%"))
 
 
 def cron_time(at: str | None, expression: str | None) -> str:
@@ -53,6 +75,26 @@ def cron_time(at: str | None, expression: str | None) -> str:
     return f"{int(match[2])} {int(match[1])} * * *"
 
 
+def schedule_marker(index: Path) -> str:
+    """The comment that ends this index's crontab line: an id of the path, so that no character of
+    the path can break the line or its matching."""
+    return f"# ragcli:{hashlib.sha256(str(index).encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
+
+
+def _environment(environ: Mapping[str, str]) -> list[str]:
+    assignments = []
+    for name, value in sorted(environ.items()):
+        if not name.startswith("RAG_"):
+            continue
+        if not _ENV_NAME.match(name):
+            raise ConfigError(
+                f"cannot schedule: environment variable {name!r} is not a plain RAG_* name",
+                hint="Unset it, or rename it to letters, digits and underscores only.",
+            )
+        assignments.append(f"{name}={cron_word(value, f'the value of {name}')}")
+    return assignments
+
+
 def build_schedule(
     settings: Settings,
     *,
@@ -65,15 +107,21 @@ def build_schedule(
     """The crontab line for this index; ``environ`` holds the RAG_* variables to carry into cron's bare environment."""
     index = settings.index_path
     log_path = (log or index.with_name(index.name + ".log")).expanduser().resolve()
-    marker = f"# ragcli:{index}"
-    assignments = [f"{name}={_cron_quote(value)}" for name, value in sorted(environ.items()) if name.startswith("RAG_")]
-    command = _command_prefix() + ["--index", str(index)]
+    command = [*_command_prefix(), "--index", str(index)]
     if config_file is not None:
         command += ["--config", str(config_file.expanduser().resolve())]
     command += ["ingest", "--quiet", "--wait", str(WAIT_SECONDS)]
-    words = assignments + [_cron_quote(word) for word in command]
-    line = f"{cron_time(at, expression)} {' '.join(words)} >> {_cron_quote(str(log_path))} 2>&1 {marker}"
-    return Schedule(line=line, marker=marker, log=str(log_path))
+    words = _environment(environ) + [cron_word(word, "path") for word in command]
+    marker = schedule_marker(index)
+    # umask 077: the log names the user's files, so it is theirs alone.
+    line = f"{cron_time(at, expression)} umask 077; {' '.join(words)} >> {cron_word(str(log_path), 'log path')} 2>&1 {marker}"
+    return Schedule(line=line, marker=marker, log=str(log_path), index=str(index))
+
+
+def _is_ours(line: str, schedule: Schedule) -> bool:
+    """This index's line: our marker, or the marker ragcli 0.2 wrote (the index path itself)."""
+    stripped = line.rstrip()
+    return stripped.endswith(schedule.marker) or stripped.endswith(f"# ragcli:{schedule.index}")
 
 
 def install_schedule(schedule: Schedule) -> str:
@@ -89,7 +137,7 @@ def install_schedule(schedule: Schedule) -> str:
     if current.returncode != 0 and "no crontab" not in current.stderr.lower():
         raise RagError(f"cannot read your crontab: {current.stderr.strip() or 'crontab -l failed'}")
     existing = current.stdout.splitlines() if current.returncode == 0 else []
-    kept = [line for line in existing if not line.rstrip().endswith(schedule.marker)]
+    kept = [line for line in existing if not _is_ours(line, schedule)]
     table = "\n".join(kept + [schedule.line]) + "\n"
     written = subprocess.run([crontab, "-"], input=table, capture_output=True, text=True)
     if written.returncode != 0:

@@ -34,7 +34,7 @@ def remove_source(settings: Settings, root: Path, *, wait_seconds: float = 0.0) 
     """Forget ``root`` and remove every document under it from the index, in one transaction."""
     wanted = os.path.abspath(os.fsdecode(root))
     with writer_lock(settings.index_path, wait_seconds):
-        index = Index.open_for_reading(settings)
+        index = Index.open_existing(settings, writable=True)
         try:
             catalog = index.catalog
             roots = catalog.documents.roots()

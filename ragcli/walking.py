@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from ragcli.parsing import is_supported
+
+
+class Skip(StrEnum):
+    # Silently: the file is indexed under its own path.
+    DUPLICATE = "a link to a file inside the folders being indexed"
+    # Reported: indexing it would copy a file from elsewhere (another user's, /etc) into the index.
+    OUTSIDE = "a symbolic link to a file outside the folders being indexed; set ingest.follow_links = true (or --follow-links) to index it"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,8 +25,8 @@ class Candidate:
     root: Path
     # Set when the file cannot be indexed at all; the walk reports it instead of stopping.
     problem: str = ""
-    # A link to a file inside the roots, which is indexed under its own path: skipped silently.
-    duplicate: bool = False
+    # Why a file is passed over without an error (None: it is not).
+    skip: Skip | None = None
     # A directory that could not be listed: what the index holds under it must be kept, not removed.
     unreadable_directory: bool = False
 
@@ -27,17 +35,18 @@ def _inside(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or root in path.parents for root in roots)
 
 
-def walk(roots: Sequence[Path]) -> Iterator[Candidate]:
+def walk(roots: Sequence[Path], follow_links: bool = False) -> Iterator[Candidate]:
     """Yield supported files under each root, in a stable order.
 
-    Directory symlinks are not followed (no loops); a file symlink is followed
-    unless its target is itself inside one of the roots (it would be indexed twice).
+    Directory symlinks are not followed (no loops). A file symlink whose target is inside the
+    roots is skipped (the target is indexed under its own path); one whose target lies outside
+    them is skipped and reported, unless ``follow_links``. A path given as a root is always read.
     Hidden directories (.git, .venv, ...) are skipped.
     """
     resolved_roots = [root.resolve() for root in roots]
     for root in roots:
         if root.is_file() or (root.exists() and not root.is_dir()):
-            yield _candidate(root, root, resolved_roots, explicit=True)
+            yield _candidate(root, root, resolved_roots, explicit=True, follow_links=True)
             continue
         errors: list[OSError] = []
         for directory, subdirs, files in os.walk(root, onerror=errors.append, followlinks=False):
@@ -45,20 +54,22 @@ def walk(roots: Sequence[Path]) -> Iterator[Candidate]:
             for name in sorted(files):
                 path = Path(directory) / name
                 if is_supported(path):
-                    yield _candidate(path, root, resolved_roots, explicit=False)
+                    yield _candidate(path, root, resolved_roots, explicit=False, follow_links=follow_links)
         for error in errors:
             directory = Path(error.filename) if error.filename else root
             yield Candidate(path=directory, root=root, problem=f"cannot read directory: {error.strerror}", unreadable_directory=True)
 
 
-def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit: bool) -> Candidate:
+def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit: bool, follow_links: bool) -> Candidate:
     if path.is_symlink():
         try:
             target = path.resolve(strict=True)
         except (OSError, RuntimeError):
             return Candidate(path=path, root=root, problem="broken or looping symbolic link")
         if not explicit and _inside(target, resolved_roots) and target != path.absolute():
-            return Candidate(path=path, root=root, duplicate=True)
+            return Candidate(path=path, root=root, skip=Skip.DUPLICATE)
+        if not follow_links and not _inside(target, resolved_roots):
+            return Candidate(path=path, root=root, skip=Skip.OUTSIDE)
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:

@@ -10,10 +10,13 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def make_pdf(pages: list[list[str]], *, compress: bool = True, raw_streams: list[bytes] | None = None) -> bytes:
+def make_pdf(
+    pages: list[list[str]], *, compress: bool = True, raw_streams: list[bytes] | None = None, shared_content: bool = False
+) -> bytes:
     """A PDF with one page per entry, each line of text drawn top to bottom in Helvetica.
 
-    ``raw_streams`` replaces the pages' content streams with already-compressed bytes (bomb tests).
+    ``raw_streams`` replaces the pages' content streams with already-compressed bytes (bomb tests);
+    ``shared_content`` points every page at the first page's content stream.
     """
     objects: list[bytes] = []
     count = len(pages)
@@ -22,7 +25,7 @@ def make_pdf(pages: list[list[str]], *, compress: bool = True, raw_streams: list
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode())
     for index, lines in enumerate(pages):
-        content_id = 4 + 2 * index
+        content_id = 4 if shared_content else 4 + 2 * index
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R"
             f" /Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()

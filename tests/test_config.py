@@ -111,3 +111,22 @@ def test_choices_come_from_the_registries_that_serve_them():
         assert load_settings(flags={"verification.method": method}, environ={}).verification.method == method
     with pytest.raises(ConfigError, match="verification.method must be one of 'lexical', 'embedding', 'llm'"):
         load_settings(flags={"verification.method": "oracle"}, environ={})
+
+
+@pytest.mark.parametrize("text", ["[parsing]\ntimeout_s = inf\n", "[parsing]\nmax_file_mb = nan\n"])
+def test_an_infinite_or_undefined_number_never_switches_a_limit_off(tmp_path, text):
+    config = tmp_path / "limits.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match="not a finite number"):
+        load_settings(config, environ={})
+    with pytest.raises(ConfigError, match="not a finite number"):
+        load_settings(environ={"RAG_PARSING_TIMEOUT_S": "inf"})
+
+
+def test_a_fifo_given_as_the_config_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_settings(fifo, environ={})

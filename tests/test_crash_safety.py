@@ -129,8 +129,8 @@ def test_sigkill_during_ingest_leaves_a_usable_index(tmp_path, share):
     finished = rag(env, "ingest", str(corpus), "--json")
     assert finished.returncode == 0, finished.stderr
     report = json.loads(finished.stdout)
-    # The next run keeps what was committed and does the rest.
-    assert report["removed"] == 0 and report["indexed"] + report["unchanged"] == FILES
+    # The next run keeps what was committed and reads only the rest.
+    assert report["removed"] == 0 and (report["indexed"], report["unchanged"], report["updated"]) == (FILES - committed, committed, 0)
     status = assert_usable(env, tmp_path / "index")
     hits = json.loads(rag(env, "search", "Marker7", "--json", "--k", "3").stdout)["hits"]
     assert hits[0]["path"].endswith("note-007.md")

@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+import shlex
+import subprocess
 import sqlite3
 import stat
 import threading
@@ -14,6 +16,7 @@ from ragcli.errors import ConfigError, IndexStateError, RagError
 from ragcli.ingest import ingest
 from ragcli.rebuild import exchange_directories, rebuild, staging_path
 from ragcli.retrieval.searcher import search
+from ragcli import schedule as ragcli_schedule
 from ragcli.schedule import build_schedule, install_schedule
 from ragcli.sources import list_sources, remove_source
 from ragcli.status import index_status
@@ -126,7 +129,7 @@ def test_check_catches_a_vector_file_that_lies_about_the_catalog(settings, docs)
     index = Index.open_for_reading(settings)
     try:
         store = index.vector_store()
-        ids, vectors = index.catalog.chunks.all_vectors(int(index.identity["dimension"]))
+        ids, vectors, _ = index.catalog.chunks.all_vectors(int(index.identity["dimension"]))
     finally:
         index.close()
     # Same stamp and count, but every vector belongs to another chunk.
@@ -259,10 +262,11 @@ def test_schedule_line_reruns_this_index_with_its_config_and_environment(setting
     plan = build_schedule(
         settings, config_file=config, environ={"RAG_EMBEDDING_MODEL": "hash", "HOME": "/root"}, at="02:05"
     )
-    assert plan.line.startswith("5 2 * * * RAG_EMBEDDING_MODEL=hash ")
+    assert plan.line.startswith("5 2 * * * umask 077; RAG_EMBEDDING_MODEL=hash ")
     assert "HOME=" not in plan.line
     assert f"--index {settings.index_path} " in plan.line
-    assert "'" + str(config).replace("%", "\\%") + "'" in plan.line  # quoted, and % escaped for cron
+    # No literal % reaches cron, which would cut the line there: the shell prints it (see the round trip below).
+    assert "%" not in plan.line and str(config).split("%")[0] in plan.line
     assert " ingest --quiet --wait 3600 >> " in plan.line and plan.line.endswith(plan.marker)
     assert plan.log == str(settings.index_path.with_name(settings.index_path.name + ".log"))
 
@@ -273,6 +277,64 @@ def test_schedule_times_are_validated(settings):
         build_schedule(settings, config_file=None, environ={}, at="25:00")
     with pytest.raises(ConfigError):
         build_schedule(settings, config_file=None, environ={}, expression="every night")
+
+
+def as_cron_runs(line: str) -> str:
+    """What cron hands the shell for a crontab line: the five time fields dropped, the command cut at
+    the first unescaped %, a backslash before % removed (cronie's and vixie cron's rule)."""
+    command = line.split(None, 5)[5]
+    out, escaped = [], False
+    for ch in command:
+        if escaped:
+            if ch == "%":
+                out[-1] = "%"
+            else:
+                out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "%":
+            break
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def test_every_path_reaches_the_command_exactly_as_written(settings, tmp_path, monkeypatch):
+    odd = tmp_path / "odd \\% 50% it's $(x) `y`"
+    odd.mkdir()
+    config, log = odd / "c 100%.toml", odd / "log \\%.txt"
+    config.write_text("")
+    plan = build_schedule(settings, config_file=config, environ={"RAG_NOTE": "a 'b' 10% \\%"}, log=log)
+    # The command run under cron: ragcli's launcher swapped for a printer of its arguments.
+    launcher = shlex.quote(ragcli_schedule._command_prefix()[0])
+    printer = """sh -c 'printf "[%s]\\n" "$RAG_NOTE" "$@"' printer"""
+    command = as_cron_runs(plan.line).replace(launcher, printer, 1)
+    subprocess.run(["sh", "-c", command], check=True)
+    printed = log.read_text().splitlines()
+    assert printed[0] == "[a 'b' 10% \\%]"
+    assert f"[{config}]" in printed and printed[-4:] == ["[ingest]", "[--quiet]", "[--wait]", "[3600]"]
+
+
+@pytest.mark.parametrize("where", ["index", "log", "config", "value"])
+def test_a_newline_can_never_become_a_crontab_entry(settings, tmp_path, where):
+    evil = "x\n* * * * * touch pwned"
+    index_settings = dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(tmp_path / evil)))
+    arguments = {
+        "index": (index_settings, {}, None, None),
+        "log": (settings, {}, None, tmp_path / evil),
+        "config": (settings, {}, tmp_path / evil, None),
+        "value": (settings, {"RAG_RETRIEVAL_K": evil}, None, None),
+    }[where]
+    chosen, environ, config, log = arguments
+    with pytest.raises(ConfigError, match="control character"):
+        build_schedule(chosen, config_file=config, environ=environ, log=log)
+
+
+def test_environment_names_written_to_a_crontab_are_validated(settings):
+    with pytest.raises(ConfigError, match="not a plain RAG_"):
+        build_schedule(settings, config_file=None, environ={"RAG_X;touch pwned": "1"})
 
 
 def fake_crontab(tmp_path, monkeypatch, existing: str | None):
@@ -301,6 +363,15 @@ def test_install_adds_the_line_once_and_keeps_other_entries(settings, tmp_path, 
     install_schedule(moved)
     lines = table.read_text().splitlines()
     assert lines == ["0 1 * * * backup.sh", moved.line]
+
+
+def test_install_replaces_the_line_an_older_ragcli_wrote(settings, tmp_path, monkeypatch):
+    old = f"17 3 * * * rag --index {settings.index_path} ingest >> x.log 2>&1 # ragcli:{settings.index_path}"
+    table = fake_crontab(tmp_path, monkeypatch, existing=f"0 1 * * * backup.sh\n{old}\n")
+    plan = build_schedule(settings, config_file=None, environ={})
+    install_schedule(plan)
+    install_schedule(plan)
+    assert table.read_text().splitlines() == ["0 1 * * * backup.sh", plan.line]
 
 
 def test_install_works_without_an_existing_crontab(settings, tmp_path, monkeypatch):

@@ -7,7 +7,6 @@ Exit codes: 0 success; 1 fatal error; 2 usage or configuration error;
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from typing import Any, Callable, Optional
 import typer
 
 from ragcli import __version__
-from ragcli.errors import RagError
+from ragcli.cli.terminal import echo, json_text, one_line
+from ragcli.errors import RagError, explain
 
 EXIT_PARTIAL = 3
 EXIT_CHECK_FAILED = 5
@@ -68,7 +68,7 @@ def settings_for(ctx: typer.Context, flags: dict[str, Any], index: Optional[Path
         flags = {**flags, "index.dir": str(chosen_index)}
     settings = load_settings(options.config, flags)
     for note in settings.notes:
-        typer.echo(f"note: {note}", err=True)
+        echo(f"note: {one_line(note)}", err=True)
     return settings
 
 
@@ -80,12 +80,12 @@ def run_command(ctx: typer.Context, action: Callable[[], int | None]) -> None:
     except RagError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
+        echo(f"error: {one_line(exc)}", err=True)
         if exc.hint:
-            typer.echo(f"hint: {exc.hint}", err=True)
+            echo(f"hint: {one_line(exc.hint)}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); stop quietly like other Unix tools.
@@ -94,12 +94,17 @@ def run_command(ctx: typer.Context, action: Callable[[], int | None]) -> None:
     except Exception as exc:
         if debug:
             raise
-        typer.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
-        typer.echo("hint: run again with --debug for the traceback, and report it if it persists.", err=True)
+        explained = explain(exc)
+        if explained is not None:
+            echo(f"error: {one_line(explained)}", err=True)
+            echo(f"hint: {one_line(explained.hint)}", err=True)
+            raise typer.Exit(explained.exit_code) from None
+        echo(f"error: unexpected {type(exc).__name__}: {one_line(exc)}", err=True)
+        echo("hint: run again with --debug for the traceback, and report it if it persists.", err=True)
         raise typer.Exit(1) from None
     if code:
         raise typer.Exit(code)
 
 
 def print_json(data: dict) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(json_text(data) + "\n")

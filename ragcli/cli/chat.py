@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -15,6 +14,7 @@ from ragcli.cli.options import (
     VerifierOption, answer_flags, scope_flags,
 )
 from ragcli.cli.querying import reasoning_to_stderr, stream_to_terminal
+from ragcli.cli.terminal import echo, json_text, one_line
 
 HELP_LINE = "Ask a question; follow-ups may refer to earlier turns. /reset forgets the conversation, /exit (or Ctrl-D) quits."
 
@@ -55,7 +55,7 @@ def chat(
         conversation = open_conversation(settings)
         try:
             if interactive and not json_output:
-                typer.echo(HELP_LINE, err=True)
+                echo(HELP_LINE, err=True)
             while True:
                 question = _read("\nyou> ", interactive)
                 if question is None or question in ("/exit", "/quit"):
@@ -64,19 +64,19 @@ def chat(
                     continue
                 if question == "/reset":
                     conversation.reset()
-                    typer.echo("(conversation forgotten)", err=True)
+                    echo("(conversation forgotten)", err=True)
                     continue
                 if json_output:
                     turn = conversation.ask(question, k)
-                    sys.stdout.write(json.dumps(turn.to_json(), ensure_ascii=False) + "\n")
+                    sys.stdout.write(json_text(turn.to_json(), indent=None) + "\n")
                     sys.stdout.flush()
                     continue
                 turn = conversation.ask(
                     question, k, on_text=stream_to_terminal, on_reasoning=reasoning_to_stderr,
-                    on_standalone=lambda text: typer.echo(f"(searching for: {text})", err=True),
+                    on_standalone=lambda text: echo(f"(searching for: {one_line(text)})", err=True),
                 )
-                typer.echo("\n")
-                typer.echo(render_sources(turn.answer))
+                echo("\n")
+                echo(render_sources(turn.answer))
         finally:
             conversation.answerer.close()
 

@@ -9,6 +9,7 @@ import typer
 
 from ragcli.cli.app import app, print_json, run_command, settings_for
 from ragcli.cli.options import IndexOption, JsonOption
+from ragcli.cli.terminal import echo
 
 
 @app.command("eval")
@@ -31,6 +32,6 @@ def eval_command(
             return
         from ragcli.cli.rendering import render_eval
 
-        typer.echo(render_eval(report, answers))
+        echo(render_eval(report, answers))
 
     run_command(ctx, action)

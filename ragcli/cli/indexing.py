@@ -10,6 +10,7 @@ import typer
 
 from ragcli.cli.app import EXIT_CHECK_FAILED, EXIT_PARTIAL, app, print_json, run_command, settings_for
 from ragcli.cli.options import IndexOption, JsonOption, WaitOption
+from ragcli.cli.terminal import echo, one_line
 
 
 @app.command()
@@ -24,6 +25,9 @@ def ingest(
     rebuild: bool = typer.Option(
         False, "--rebuild", help="Build a fresh index (e.g. after changing embedder or chunking) beside the current one, then swap it in."
     ),
+    follow_links: Optional[bool] = typer.Option(
+        None, "--follow-links/--no-follow-links", help="Index files that links in the folders point to outside them (default: ingest.follow_links, off)."
+    ),
 ) -> None:
     """Index files: parse, chunk, embed and store. Unchanged files are skipped; deleted files are removed."""
     from ragcli.cli.rendering import IngestProgress
@@ -34,7 +38,7 @@ def ingest(
         from ragcli.ingest import ingest as run_ingest
 
     def action() -> int:
-        settings = settings_for(ctx, {"embedding.model": embedder}, index)
+        settings = settings_for(ctx, {"embedding.model": embedder, "ingest.follow_links": follow_links}, index)
         with IngestProgress(enabled=not json_output, quiet=quiet) as progress:
             report = run_ingest(settings, paths or [], wait_seconds=wait, on_event=progress.on_event)
         if json_output:
@@ -58,7 +62,7 @@ def status(ctx: typer.Context, index: Optional[Path] = IndexOption, json_output:
             return
         from ragcli.cli.rendering import render_status
 
-        typer.echo(render_status(report))
+        echo(render_status(report))
 
     run_command(ctx, action)
 
@@ -80,10 +84,10 @@ def sources_list(ctx: typer.Context, index: Optional[Path] = IndexOption, json_o
             print_json({"sources": [root.to_json() for root in roots]})
             return
         if not roots:
-            typer.echo("No sources: run `rag ingest PATH...`.")
+            echo("No sources: run `rag ingest PATH...`.")
         for root in roots:
             missing = "" if root.exists else "  (missing: documents kept)"
-            typer.echo(f"{root.path}  {root.documents} documents, {root.chunks} chunks{missing}")
+            echo(f"{one_line(root.path)}  {root.documents} documents, {root.chunks} chunks{missing}")
 
     run_command(ctx, action)
 
@@ -104,7 +108,7 @@ def sources_remove(
         if json_output:
             print_json({"removed": removed.to_json()})
         else:
-            typer.echo(f"removed source {removed.path}: {removed.documents} documents, {removed.chunks} chunks")
+            echo(f"removed source {one_line(removed.path)}: {removed.documents} documents, {removed.chunks} chunks")
 
     run_command(ctx, action)
 
@@ -127,7 +131,7 @@ def check(
         else:
             from ragcli.cli.rendering import render_check
 
-            typer.echo(render_check(report))
+            echo(render_check(report))
         return 0 if report.ok else EXIT_CHECK_FAILED
 
     run_command(ctx, action)
@@ -154,8 +158,8 @@ def schedule(
         if json_output:
             print_json({**plan.to_json(), "installed": install})
             return
-        typer.echo(plan.line)
+        echo(plan.line)
         if install:
-            typer.echo(f"installed in your crontab; runs log to {plan.log}", err=True)
+            echo(f"installed in your crontab; runs log to {one_line(plan.log)}", err=True)
 
     run_command(ctx, action)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ragcli.cli.app import app, print_json, run_command, settings_for
+from ragcli.cli.terminal import echo, write
 from ragcli.cli.options import (
     GpuLayersOption, IndexOption, JsonOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption,
     TypeOption, VerifierOption, answer_flags, scope_flags,
@@ -16,13 +16,11 @@ from ragcli.cli.options import (
 
 
 def stream_to_terminal(piece: str) -> None:
-    sys.stdout.write(piece)
-    sys.stdout.flush()
+    write(piece)
 
 
 def reasoning_to_stderr(piece: str) -> None:
-    sys.stderr.write(piece)
-    sys.stderr.flush()
+    write(piece, err=True)
 
 
 @app.command()
@@ -46,7 +44,7 @@ def search(
             return
         from ragcli.cli.rendering import render_hits
 
-        typer.echo(render_hits(result))
+        echo(render_hits(result))
 
     run_command(ctx, action)
 
@@ -79,7 +77,7 @@ def ask(
         if json_output:
             print_json(answer.to_json())
             return
-        typer.echo("\n")
-        typer.echo(render_sources(answer))
+        echo("\n")
+        echo(render_sources(answer))
 
     run_command(ctx, action)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import sys
 import time
 
+from ragcli.cli.terminal import one_line
 from ragcli.records import EventKind, FileStatus, IngestEvent, IngestReport, SearchResult
 
 
 def _log(line: str) -> None:
     # Logs from cron pile up in one file: a timestamp tells the nights apart.
     stamp = "" if sys.stderr.isatty() else time.strftime("%Y-%m-%d %H:%M:%S ")
-    sys.stderr.write(stamp + line + "\n")
+    sys.stderr.write(stamp + one_line(line) + "\n")
     sys.stderr.flush()
 
 
@@ -56,7 +57,7 @@ class IngestProgress:
             self._bar.update(self._task, advance=1, description=name[:40])
         if event.status is FileStatus.FAILED:
             message = f"failed: {event.path}: {event.detail}"
-        elif event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REMOVED) and not self.quiet:
+        elif event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REMOVED, FileStatus.SKIPPED) and not self.quiet:
             message = f"{event.status}: {event.path}" + (f" ({event.detail})" if event.detail else "")
         else:
             return
@@ -64,7 +65,7 @@ class IngestProgress:
 
     def _show(self, message: str, always: bool) -> None:
         if self._bar is not None:
-            self._bar.console.print(message, markup=False, highlight=False)
+            self._bar.console.print(one_line(message), markup=False, highlight=False)
         elif self.enabled or always:
             _log(message)
 
@@ -87,15 +88,15 @@ def _size(num_bytes: int) -> str:
 
 def render_status(report: dict) -> str:
     lines = [
-        f"index:      {report['index']}",
+        f"index:      {one_line(report['index'])}",
         f"documents:  {report['documents']} ({', '.join(f'{n} {k}' for k, n in report['kinds'].items()) or 'none'})",
         f"pages:      {report['pages']}",
         f"chunks:     {report['chunks']}",
-        f"embedder:   {report['embedder']} ({report['dimension']} dimensions)",
+        f"embedder:   {one_line(report['embedder'])} ({report['dimension']} dimensions)",
         f"chunking:   {report['chunk_tokens']} tokens, {report['chunk_overlap']} overlap",
-        f"generator:  {report['generator']}",
+        f"generator:  {one_line(report['generator'])}",
         f"size:       {_size(report['size_bytes'])}",
-        f"roots:      {', '.join(report['roots']) or 'none'}",
+        f"roots:      {', '.join(map(one_line, report['roots'])) or 'none'}",
     ]
     last = report.get("last_ingest")
     if last:
@@ -106,23 +107,23 @@ def render_status(report: dict) -> str:
         )
     if report["failures"]:
         lines.append(f"failed files ({len(report['failures'])}):")
-        lines += [f"  {f['path']}: {f['error']}" for f in report["failures"]]
+        lines += [f"  {one_line(f['path'])}: {one_line(f['error'])}" for f in report["failures"]]
     return "\n".join(lines)
 
 
 def render_check(report) -> str:
     verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
-    lines = [f"index {report.index}: {verdict} ({report.documents} documents, {report.chunks} chunks)"]
-    lines += [f"  repaired: {action}" for action in report.repaired]
-    lines += [f"  problem: {finding.message}" for finding in report.problems]
-    lines += [f"  note: {finding.message}" for finding in report.notes]
+    lines = [f"index {one_line(report.index)}: {verdict} ({report.documents} documents, {report.chunks} chunks)"]
+    lines += [f"  repaired: {one_line(action)}" for action in report.repaired]
+    lines += [f"  problem: {one_line(finding.message)}" for finding in report.problems]
+    lines += [f"  note: {one_line(finding.message)}" for finding in report.notes]
     if report.problems and not report.repaired:
         lines.append("hint: run `rag check --repair` to fix what can be fixed in place.")
     return "\n".join(lines)
 
 
 def _where(path: str, page: int | None) -> str:
-    return f"{path}, page {page}" if page is not None else path
+    return f"{one_line(path)}, page {page}" if page is not None else one_line(path)
 
 
 def render_hits(result: SearchResult) -> str:
@@ -133,8 +134,8 @@ def render_hits(result: SearchResult) -> str:
     for hit in result.hits:
         lines = [f"[{hit.rank}] {_where(hit.path, hit.page)}  (score {hit.score:.4f})"]
         if hit.headings:
-            lines.append(f"    {' > '.join(hit.headings)}")
-        snippet = " ".join(hit.text.split())
+            lines.append(f"    {one_line(' > '.join(hit.headings))}")
+        snippet = one_line(" ".join(hit.text.split()))
         lines.append(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
@@ -166,6 +167,6 @@ def render_sources(answer) -> str:
     shown = [s for s in answer.sources if s.cited] or answer.sources
     for source in shown:
         lines.append(f"[{source.n}] {_where(source.hit.path, source.hit.page)}")
-        snippet = " ".join(source.hit.text.split())
+        snippet = one_line(" ".join(source.hit.text.split()))
         lines.append(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
     return "\n".join(lines)

@@ -8,11 +8,11 @@ variables < command-line flags. ``sections`` holds the settings classes, ``loadi
 from ragcli.config.loading import default_cache_dir, default_index_dir, load_settings
 from ragcli.config.sections import (
     SECTIONS, AnswerSettings, ChatSettings, ChunkingSettings, EmbeddingSettings, GenerationSettings, IndexSettings,
-    ParsingSettings, RerankingSettings, RetrievalSettings, Settings, VerificationSettings,
+    IngestSettings, ParsingSettings, RerankingSettings, RetrievalSettings, Settings, VerificationSettings,
 )
 
 __all__ = [
     "SECTIONS", "AnswerSettings", "ChatSettings", "ChunkingSettings", "EmbeddingSettings", "GenerationSettings",
-    "IndexSettings", "ParsingSettings", "RerankingSettings", "RetrievalSettings", "Settings", "VerificationSettings",
+    "IndexSettings", "IngestSettings", "ParsingSettings", "RerankingSettings", "RetrievalSettings", "Settings", "VerificationSettings",
     "default_cache_dir", "default_index_dir", "load_settings",
 ]

@@ -8,7 +8,9 @@ that says what to write instead (``RENAMED``, ``RETIRED``), so users' config fil
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import stat
 import tomllib
 import typing
 from pathlib import Path
@@ -31,6 +33,8 @@ RETIRED = {
     "generation.passage_tokens": "cutting passages to the sentences nearest the question was never measured to help",
 }
 _HINT = "See configs/default.toml for every setting."
+# A settings file is a few kilobytes; a larger one is a mistake (or a device), not read whole.
+_MAX_CONFIG_BYTES = 1 << 20
 
 
 def _user_dir(environ: Mapping[str, str], env_name: str, fallback: str) -> Path:
@@ -59,7 +63,7 @@ def _coerce(value: Any, target: type, where: str) -> Any:
                 if lowered in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(text)
-            return target(text)
+            return _coerce(target(text), target, where) if target is float else target(text)
         except ValueError:
             raise ConfigError(f"{where}: {value!r} is not a valid {target.__name__}", hint=f"Set {where} to a {target.__name__} value.") from None
     if target is float and isinstance(value, int) and not isinstance(value, bool):
@@ -68,6 +72,9 @@ def _coerce(value: Any, target: type, where: str) -> Any:
         raise ConfigError(
             f"{where}: expected {target.__name__}, got {type(value).__name__} {value!r}", hint=f"Set {where} to a {target.__name__} value."
         )
+    if target is float and not math.isfinite(value):
+        # inf would silently switch a limit off (parsing.timeout_s = inf: no timeout at all).
+        raise ConfigError(f"{where}: {value!r} is not a finite number", hint=f"Set {where} to a finite number.")
     return value
 
 
@@ -151,6 +158,24 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return found
 
 
+def _read_config(path: Path) -> str:
+    """The config file's text; a FIFO or device given as --config is refused, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"config file {path} is not a regular file", hint="Pass --config the path of a TOML file.")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(_MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > _MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over {_MAX_CONFIG_BYTES // 1024} KB: not a settings file", hint="Pass --config the path of a TOML file.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text: {exc}", hint="Save it as UTF-8.") from None
+
+
 def load_settings(
     config_file: Path | None = None,
     flags: Mapping[str, Any] | None = None,
@@ -162,7 +187,7 @@ def load_settings(
     notes: list[str] = []
     if config_file is not None:
         try:
-            data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+            data = tomllib.loads(_read_config(Path(config_file)))
         except OSError as exc:
             raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}", hint="Check the --config path.") from exc
         except tomllib.TOMLDecodeError as exc:

@@ -28,6 +28,12 @@ class IndexSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    # Index files that symbolic links inside the folders point to elsewhere (/etc, another user's home).
+    follow_links: bool = False
+
+
+@dataclass(frozen=True)
 class ChunkingSettings:
     # Measured in the embedder's own tokens; clamped to the embedder's window.
     tokens: int = 200
@@ -167,6 +173,7 @@ class ParsingSettings:
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
@@ -190,7 +197,7 @@ class Settings:
 
 
 SECTIONS = {
-    "index": IndexSettings, "chunking": ChunkingSettings, "embedding": EmbeddingSettings, "retrieval": RetrievalSettings,
+    "index": IndexSettings, "ingest": IngestSettings, "chunking": ChunkingSettings, "embedding": EmbeddingSettings, "retrieval": RetrievalSettings,
     "reranking": RerankingSettings, "answer": AnswerSettings, "generation": GenerationSettings,
     "verification": VerificationSettings, "chat": ChatSettings, "parsing": ParsingSettings,
 }

@@ -14,7 +14,8 @@ from ragcli.records import ParsedDocument
 # Raised whenever a parser's output changes for files it could already read, so that an index built
 # before re-reads every file once (vectors of unchanged chunk text are reused, not recomputed).
 # 2: PDF pages are cut where their bookmarks start.
-PARSER_REVISION = 2
+# 3: HTML elements hidden by their style (display: none, visibility: hidden) are dropped.
+PARSER_REVISION = 3
 
 
 class Parser(Protocol):

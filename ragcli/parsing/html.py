@@ -23,6 +23,7 @@ _CHROME_WORDS = re.compile(
     r"(^|[-_\s])(nav|navbar|navigation|menu|sidebar|breadcrumbs?|cookies?|cookie-banner|consent|footer|skip-link|toc|site-header|masthead)($|[-_\s])",
     re.IGNORECASE,
 )
+_HIDDEN_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.IGNORECASE)
 _CHROME_ROLES = {"navigation", "banner", "contentinfo", "search"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = {
@@ -48,6 +49,9 @@ def _is_chrome(tag: str, attrs: dict[str, str]) -> bool:
     if tag in _DROP_TAGS:
         return True
     if attrs.get("role") in _CHROME_ROLES or attrs.get("aria-hidden") == "true" or "hidden" in attrs:
+        return True
+    if _HIDDEN_STYLE.search(attrs.get("style") or ""):
+        # Text no reader sees, and a favourite place to hide instructions for a model.
         return True
     ident = f"{attrs.get('id') or ''} {attrs.get('class') or ''}".strip()
     return bool(ident) and bool(_CHROME_WORDS.search(ident))

@@ -115,6 +115,30 @@ def _split_at_bookmarks(
     return pieces
 
 
+def _shared_content_key(page) -> str | None:
+    """Which content streams and resources a page draws, when both are shared objects (None otherwise)."""
+    from pypdf.generic import ArrayObject, IndirectObject
+
+    def reference(value) -> str | None:
+        if isinstance(value, IndirectObject):
+            return f"{value.idnum} {value.generation}"
+        if isinstance(value, ArrayObject) and value and all(isinstance(v, IndirectObject) for v in value):
+            return ",".join(f"{v.idnum} {v.generation}" for v in value)
+        return None
+
+    try:
+        contents = reference(page.raw_get("/Contents"))
+        if "/Resources" not in page:
+            # Inherited from the page's parent in the page tree.
+            resources = "parent " + str(reference(page.raw_get("/Parent")))
+        else:
+            raw = page.raw_get("/Resources")
+            resources = reference(raw) or ("inline " + repr(raw))
+    except Exception:  # an odd page dictionary: simply not shared
+        return None
+    return f"{contents}|{resources}" if contents else None
+
+
 def _failure(exc: Exception) -> str:
     """Why pypdf gave up, in words; its limit errors mean a stream inflates past pypdf's cap."""
     if type(exc).__name__ == "LimitReachedError":
@@ -152,13 +176,19 @@ def parse_pdf(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocument:
         raise DocumentError(f"cannot read the PDF's pages: {_failure(exc)}") from exc
     ocr_pages: list[int] = []
     failed_pages: set[int] = set()
+    extracted: dict[str, str] = {}
     for number, page in enumerate(pages, start=1):
+        key = _shared_content_key(page)
         try:
-            text = page.extract_text() or ""
+            # Pages that share their content stream and resources read the same: a 100 KB file
+            # whose pages all point at one 70 MB stream would otherwise inflate it once per page.
+            text = extracted[key] if key in extracted else (page.extract_text() or "")
         except Exception as exc:  # one bad page must not lose the rest of the document
             warnings.append(f"page {number}: text extraction failed ({_failure(exc)})")
             failed_pages.add(number)
             text = ""
+        if key is not None:
+            extracted[key] = text
         if not text.strip() and ocr and number not in failed_pages:
             text = ocr_page(page)
             if text.strip():

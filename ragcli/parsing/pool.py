@@ -47,6 +47,10 @@ class ParseOutcome:
     error: str = ""
 
 
+class _Stopped(Exception):
+    """The worker stopped (killed for time, or died) in the middle of a reply."""
+
+
 def _outcome(reply: dict) -> ParseOutcome:
     if "error" in reply:
         return ParseOutcome(error=str(reply["error"]))
@@ -131,10 +135,30 @@ class _Worker:
             self.close()
             return ParseOutcome(error=self._death_reason(request))
         try:
-            return _outcome(json.loads(line))
+            reply = json.loads(line)
+            for section in (reply.get("document") or {}).get("sections", []):
+                parts = int(section.pop("parts", 0))
+                if parts:
+                    section["text"] = "".join(self._read_part(timeout) for _ in range(parts))
+            return _outcome(reply)
+        except _Stopped:
+            error = self._stopped_reason(request, timeout)
+            self.close()
+            return ParseOutcome(error=error)
         except (ValueError, KeyError, TypeError) as exc:
             self.close()
             return ParseOutcome(error=f"the parser process sent an unreadable reply ({type(exc).__name__})")
+
+    def _read_part(self, timeout: float) -> str:
+        line = self._read_reply(timeout)
+        if self.killed_for_time or not line.endswith(b"\n"):
+            raise _Stopped()
+        return json.loads(line)["part"]
+
+    def _stopped_reason(self, request: dict, timeout: float) -> str:
+        if self.killed_for_time:
+            return f"parsing took longer than parsing.timeout_s = {timeout:g} s; the parser was stopped"
+        return self._death_reason(request)
 
     def _death_reason(self, request: dict) -> str:
         try:

@@ -7,7 +7,9 @@ when a file overruns its time budget. The same ``handle`` function serves the
 in-process fallback, so both paths read and report files identically.
 
 Request: ``{"path": str, "max_bytes": int, "ocr": bool}``.
-Reply: ``{"sha256": str, "document": {...}}`` or ``{"error": str}``.
+Reply: ``{"sha256": str, "document": {...}}`` or ``{"error": str}``. A section text longer than
+``PART_CHARS`` travels as ``"parts": n`` in its section, followed by n lines ``{"part": str}``:
+one 100 MB line would cost the parent several copies of it just to read and decode.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ragcli.errors import DocumentError
 from ragcli.records import ParsedDocument, Section
 
 _READY = {"ready": True}
+PART_CHARS = 1 << 20
 
 
 def read_regular_file(path: str, max_bytes: int) -> bytes:
@@ -90,6 +93,18 @@ def handle(request: dict) -> dict:
         return {"error": memory_reason(request)}
 
 
+def reply_lines(reply: dict) -> list[str]:
+    """The reply as JSON lines: long section texts moved out into part lines (module docstring)."""
+    parts: list[str] = []
+    for section in (reply.get("document") or {}).get("sections", []):
+        text = section["text"]
+        if len(text) > PART_CHARS:
+            pieces = [text[i : i + PART_CHARS] for i in range(0, len(text), PART_CHARS)]
+            section["text"], section["parts"] = "", len(pieces)
+            parts += [json.dumps({"part": piece}) for piece in pieces]
+    return [json.dumps(reply), *parts]
+
+
 def memory_reason(request: dict) -> str:
     limit = request.get("max_memory_mb")
     where = f" (parsing.max_memory_mb = {limit})" if limit else ""
@@ -134,11 +149,11 @@ def main(argv: list[str]) -> int:
         request = json.loads(line)
         request["max_memory_mb"] = max_memory_mb
         try:
-            reply = handle(request)
-            text = json.dumps(reply)
+            lines = reply_lines(handle(request))
         except MemoryError:
-            text = json.dumps({"error": memory_reason(request)})
-        replies.write(text + "\n")
+            lines = [json.dumps({"error": memory_reason(request)})]
+        for text in lines:
+            replies.write(text + "\n")
         replies.flush()
     return 0
 

@@ -8,6 +8,7 @@ cannot be opened or written, the vectors are simply computed again.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Sequence
@@ -24,7 +25,10 @@ class VectorCache:
         self.dimension = dimension
         self._db: sqlite3.Connection | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Private: the vectors are of the user's passages (SQLite's -wal/-shm copy these permissions).
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            os.chmod(path, 0o600)
             db = sqlite3.connect(str(path), isolation_level=None, timeout=5.0, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 import uuid
+from pathlib import Path
+
+import numpy as np
 
 from ragcli import __version__
 from ragcli.config import Settings
-from ragcli.errors import IndexStateError
+from ragcli.errors import IndexDamagedError, IndexStateError
 from ragcli.store.catalog import FORMAT_VERSION, Catalog
 from ragcli.durable import remove_leftovers
-from ragcli.store.vectors import VectorStore, make_vector_store, read_stamp, stamp_file, vector_file, write_stamp
+from ragcli.store.vectors import VectorStore, file_digest, make_vector_store, read_stamp, stamp_file, vector_file, write_stamp
 
 CATALOG_NAME = "catalog.sqlite3"
+# Stored vectors looked up in a vector file before it is trusted: few, since every search pays them.
+_LOAD_PROBES = 3
 
 
 def _build_identity(settings: Settings, embedder_id: str, dimension: int) -> dict:
@@ -24,15 +31,50 @@ def _build_identity(settings: Settings, embedder_id: str, dimension: int) -> dic
     }
 
 
+def _damaged(directory: Path, exc: Exception) -> IndexDamagedError:
+    return IndexDamagedError(
+        f"the catalog of index {directory} is damaged or not an index ({exc})",
+        hint="See what `rag check` finds; `rag ingest --rebuild PATH...` builds it again from your documents.",
+    )
+
+
+def _refuse_emptied_catalog(directory: Path) -> None:
+    """A zero-byte catalog beside a vector stamp is an index that lost its catalog (a truncated
+    file), not a new one: refuse it rather than quietly start an empty index over it."""
+    catalog = directory / CATALOG_NAME
+    if catalog.exists() and catalog.stat().st_size == 0 and stamp_file(directory).exists():
+        raise IndexDamagedError(
+            f"the catalog of index {directory} is empty (0 bytes) although the index was built: it was truncated",
+            hint="Rebuild it from your documents with `rag ingest --rebuild PATH...`, or restore the file from a backup.",
+        )
+
+
+def _make_private(directory: Path) -> None:
+    """The index holds document text: its folder and files are the user's alone (indexes made by
+    ragcli 0.2 were readable by everyone, and are tightened by their next writer)."""
+    os.chmod(directory, 0o700)
+    for entry in directory.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            os.chmod(entry, 0o600)
+
+
 class Index:
     def __init__(self, settings: Settings, catalog: Catalog) -> None:
         self.settings = settings
         self.directory = settings.index_path
         self.catalog = catalog
         self._vectors: VectorStore | None = None
+        # Chunks left out of the vector index the last time it was built, for a damaged vector.
+        self.damaged_vectors = 0
 
     @classmethod
     def open_for_reading(cls, settings: Settings) -> "Index":
+        """Open an existing index to read it (read-only: also on read-only media)."""
+        return cls.open_existing(settings, writable=False)
+
+    @classmethod
+    def open_existing(cls, settings: Settings, *, writable: bool) -> "Index":
+        """Open an existing index; ``writable`` for a caller that holds the writer lock and changes it."""
         directory = settings.index_path
         path = directory / CATALOG_NAME
         if not path.exists():
@@ -40,7 +82,11 @@ class Index:
                 f"no index at {directory}",
                 hint="Run `rag ingest PATH...` first, or point --index / RAG_INDEX at an existing index.",
             )
-        index = cls(settings, Catalog.open(path, create=False))
+        _refuse_emptied_catalog(directory)
+        try:
+            index = cls(settings, Catalog.open(path, create=False, read_only=not writable))
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(directory, exc) from exc
         try:
             if not index.catalog.is_initialised():
                 raise IndexStateError(
@@ -48,6 +94,9 @@ class Index:
                     hint="Run `rag ingest PATH...` (again, if the first run was interrupted).",
                 )
             index._check_format()
+        except sqlite3.DatabaseError as exc:
+            index.close()
+            raise _damaged(directory, exc) from exc
         except BaseException:
             index.close()
             raise
@@ -56,29 +105,45 @@ class Index:
     @classmethod
     def open_for_writing(cls, settings: Settings, embedder_id: str, dimension: int) -> "Index":
         directory = settings.index_path
-        directory.mkdir(parents=True, exist_ok=True)
-        index = cls(settings, Catalog.open(directory / CATALOG_NAME, create=True))
-        wanted = _build_identity(settings, embedder_id, dimension)
-        if index.catalog.get_meta("format_version") is None:
-            with index.catalog.transaction():
-                index.catalog.set_meta("format_version", FORMAT_VERSION)
-                index.catalog.set_meta("identity", wanted)
-                index.catalog.set_meta("embedding_model", settings.embedding.model)
-                index.catalog.set_meta("created_at", time.time())
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private(directory)
+        _refuse_emptied_catalog(directory)
+        try:
+            index = cls(settings, Catalog.open(directory / CATALOG_NAME, create=True))
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(directory, exc) from exc
+        try:
+            index._initialise_or_match(_build_identity(settings, embedder_id, dimension))
+        except sqlite3.DatabaseError as exc:
+            index.close()
+            raise _damaged(directory, exc) from exc
+        except BaseException:
+            index.close()
+            raise
+        return index
+
+    def _initialise_or_match(self, wanted: dict) -> None:
+        """Record a new index's identity, or check that an existing one was built as ``wanted``."""
+        catalog = self.catalog
+        if catalog.get_meta("format_version") is None:
+            with catalog.transaction():
+                catalog.set_meta("format_version", FORMAT_VERSION)
+                catalog.set_meta("identity", wanted)
+                catalog.set_meta("embedding_model", self.settings.embedding.model)
+                catalog.set_meta("created_at", time.time())
                 # Ties the vector file to this catalog: a new catalog restarts its generation count.
-                index.catalog.set_meta("catalog_id", uuid.uuid4().hex)
-                index.catalog.set_meta("created_by", f"ragcli {__version__}")
-            return index
-        index._check_format()
-        stored = index.catalog.get_meta("identity", {})
+                catalog.set_meta("catalog_id", uuid.uuid4().hex)
+                catalog.set_meta("created_by", f"ragcli {__version__}")
+            return
+        self._check_format()
+        stored = catalog.get_meta("identity", {})
         if stored != wanted:
             changed = ", ".join(f"{key}: index has {stored.get(key)!r}, settings say {wanted[key]!r}" for key in wanted if stored.get(key) != wanted[key])
             raise IndexStateError(
-                f"index {directory} was built with other settings ({changed})",
+                f"index {self.directory} was built with other settings ({changed})",
                 hint="Use the settings the index was built with, or rebuild it with the new ones: `rag ingest --rebuild` "
                 "(the current index keeps working until the new one is complete).",
             )
-        return index
 
     def _check_format(self) -> None:
         version = self.catalog.get_meta("format_version")
@@ -102,6 +167,10 @@ class Index:
             )
 
     @property
+    def read_only(self) -> bool:
+        return self.catalog.read_only
+
+    @property
     def identity(self) -> dict:
         return self.catalog.get_meta("identity", {})
 
@@ -115,6 +184,43 @@ class Index:
         """Writer only: make the vector file match the catalog again."""
         self._vectors = self._load_or_build(save=True)
 
+    def wanted_stamp(self) -> dict:
+        """What the vector file's stamp must say to be this catalog's, as it is now."""
+        return {
+            "catalog_id": self.catalog.get_meta("catalog_id"),
+            "generation": self.catalog.generation(),
+            "backend": self.settings.index.vectors,
+        }
+
+    def stamp_matches(self) -> bool:
+        """Whether the vector file exists and its stamp names this catalog's current state."""
+        stamp = read_stamp(self.directory)
+        path = vector_file(self.directory, self.settings.index.vectors)
+        return path.exists() and {key: stamp.get(key) for key in ("catalog_id", "generation", "backend")} == self.wanted_stamp()
+
+    def file_intact(self, path: Path) -> bool:
+        """Whether the vector file's bytes are the ones its stamp recorded (for a file read whole)."""
+        recorded = read_stamp(self.directory).get("sha256")
+        return recorded is None or file_digest(path) == recorded
+
+    def probe(self, store: VectorStore, probes: int) -> tuple[int, int]:
+        """Look up ``probes`` stored vectors, picked at random, in ``store``: each must come back as
+        its own best match (or as a chunk with the same vector). Returns (mismatched, probed).
+
+        Content, not stamps: a file with flipped or zeroed bytes keeps its stamp and size."""
+        dimension = int(self.identity["dimension"])
+        rows = [(cid, v) for cid, v in self.catalog.chunks.sample_vectors(dimension, probes) if np.isfinite(v).all()]
+        mismatched = 0
+        for chunk_id, vector in rows:
+            found = store.search(vector, 1)
+            if found and found[0][0] == chunk_id:
+                continue
+            # Identical text gives identical vectors: another id is right if the catalog holds the same vector for it.
+            twin = self.catalog.chunks.vector(found[0][0], dimension) if found else None
+            if twin is None or not np.allclose(twin, vector, atol=1e-5):
+                mismatched += 1
+        return mismatched, len(rows)
+
     def _load_or_build(self, save: bool) -> VectorStore:
         backend = self.settings.index.vectors
         dimension = int(self.identity["dimension"])
@@ -125,24 +231,20 @@ class Index:
             for target in (path, stamp_file(self.directory)):
                 remove_leftovers(target)
         with self.catalog.snapshot():
-            wanted = {
-                "catalog_id": self.catalog.get_meta("catalog_id"),
-                "generation": self.catalog.generation(),
-                "backend": backend,
-                "count": self.catalog.counts()["chunks"],
-            }
-            if read_stamp(self.directory) == wanted and path.exists():
+            wanted = self.wanted_stamp()
+            if self.stamp_matches() and self.file_intact(path):
                 try:
                     store.load(path)
-                    if len(store) == wanted["count"]:
+                    if len(store) == read_stamp(self.directory).get("count") and self.probe(store, _LOAD_PROBES)[0] == 0:
                         return store
                 except Exception:  # a damaged cache file is rebuilt from the catalog below
                     pass
-            ids, vectors = self.catalog.chunks.all_vectors(dimension)
+            ids, vectors, damaged = self.catalog.chunks.all_vectors(dimension)
         store.build(ids, vectors)
+        self.damaged_vectors = len(damaged)
         if save:
             store.save(path)
-            write_stamp(self.directory, wanted)
+            write_stamp(self.directory, {**wanted, "count": len(ids), "sha256": file_digest(path)})
         return store
 
     def size_on_disk(self) -> int:

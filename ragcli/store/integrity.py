@@ -12,8 +12,6 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ragcli.store.index import Index
 from ragcli.store.vectors import read_stamp, vector_file
 
@@ -56,12 +54,9 @@ class CheckReport:
         }
 
 
-def inspect(index: Index, *, writer: bool = False) -> CheckReport:
-    """Look for every known kind of inconsistency, reading one consistent snapshot.
-
-    ``writer``: the caller holds the writer lock, so the full-text index's own
-    integrity check (which SQLite runs as a write statement) can run too.
-    """
+def inspect(index: Index) -> CheckReport:
+    """Look for every known kind of inconsistency, reading one consistent snapshot (the
+    full-text index's own check, which SQLite runs as a write, in a rolled-back transaction)."""
     catalog = index.catalog
     report = CheckReport(index=str(index.directory))
     with catalog.snapshot():
@@ -71,10 +66,11 @@ def inspect(index: Index, *, writer: bool = False) -> CheckReport:
         if report.problems:
             return report  # the file itself is damaged: the queries below would not mean much
         _check_metadata(index, report)
+        if report.problems:
+            return report  # without the index's identity nothing else can be read
         _check_chunks(index, report)
         _check_vector_file(index, report)
-    if writer:
-        _check_fts_structure(index, report)
+    _check_fts_structure(index, report)
     for root in catalog.documents.roots():
         if not os.path.exists(root):
             report.notes.append(Finding("root-missing", f"remembered folder {root} does not exist (unmounted?); its documents are kept"))
@@ -94,7 +90,12 @@ def _check_sqlite(index: Index, report: CheckReport) -> None:
 
 def _check_metadata(index: Index, report: CheckReport) -> None:
     meta = index.catalog.all_meta()
+    identity = meta.get("identity")
     missing = [key for key in ("format_version", "identity", "catalog_id") if key not in meta]
+    if isinstance(identity, dict):
+        missing += [f"identity.{key}" for key in ("embedder", "dimension") if key not in identity]
+    elif "identity" in meta:
+        missing.append("identity (not a record)")
     if missing:
         report.problems.append(Finding("metadata", f"catalog metadata lacks {', '.join(missing)}", len(missing)))
 
@@ -105,10 +106,15 @@ def _check_chunks(index: Index, report: CheckReport) -> None:
     checks = [
         ("orphan-chunks", "chunks belong to no document", catalog.chunks.orphans()),
         ("chunk-count", "documents record a chunk count that differs from their chunks", catalog.documents.miscounted()),
-        ("missing-terms", "chunks have no full-text entry, so keyword search cannot find them", catalog.fulltext.missing()),
-        ("orphan-terms", "full-text entries belong to no chunk", catalog.fulltext.orphans()),
         ("bad-vectors", f"chunks have a vector that is not {dimension} float32 numbers", catalog.chunks.wrong_size(dimension)),
     ]
+    try:
+        checks += [
+            ("missing-terms", "chunks have no full-text entry, so keyword search cannot find them", catalog.fulltext.missing()),
+            ("orphan-terms", "full-text entries belong to no chunk", catalog.fulltext.orphans()),
+        ]
+    except sqlite3.DatabaseError as exc:  # the full-text index's own tables are damaged: repairable
+        report.problems.append(Finding("fts", f"the full-text index is damaged: {exc}", 1))
     for code, message, count in checks:
         if count:
             report.problems.append(Finding(code, f"{count} {message}", count))
@@ -119,6 +125,11 @@ def _check_chunks(index: Index, report: CheckReport) -> None:
 
 
 def _check_fts_structure(index: Index, report: CheckReport) -> None:
+    if any(finding.code == "fts" for finding in report.problems):
+        return  # already found damaged
+    if index.read_only:
+        report.notes.append(Finding("fts-unchecked", "the full-text index's structure was not checked: the index is read-only here"))
+        return
     try:
         index.catalog.fulltext.check_structure()
     except sqlite3.Error as exc:  # names the damage
@@ -127,53 +138,36 @@ def _check_fts_structure(index: Index, report: CheckReport) -> None:
 
 def _check_vector_file(index: Index, report: CheckReport) -> None:
     """The vector file is a cache: a stale one is only a note (readers rebuild it), a lying one is a problem."""
-    catalog = index.catalog
     backend = index.settings.index.vectors
     path = vector_file(index.directory, backend)
-    stamp = read_stamp(index.directory)
-    current = {
-        "catalog_id": catalog.get_meta("catalog_id"),
-        "generation": catalog.generation(),
-        "backend": backend,
-        "count": report.chunks,
-    }
-    if not path.exists() or stamp != current:
+    if not index.stamp_matches():
         report.notes.append(Finding(
             "vectors-stale",
             "the vector file does not match the catalog (an ingest is running, or was interrupted); "
             "searches rebuild it in memory, and the next ingest or `rag check --repair` rewrites it",
         ))
         return
+    if not index.file_intact(path):
+        report.problems.append(Finding("vectors-mismatch", f"the vector file {path.name} is not the file its stamp recorded (damaged?)", 1))
+        return
     from ragcli.store.vectors import make_vector_store
 
     store = make_vector_store(backend, int(index.identity["dimension"]))
     try:
         store.load(path)
-    except Exception as exc:
+    except Exception as exc:  # FAISS raises RuntimeError, numpy ValueError/OSError, on a damaged file
         report.problems.append(Finding("vectors-unreadable", f"the vector file {path.name} cannot be read: {exc}", 1))
         return
-    if len(store) != report.chunks:
+    expected = read_stamp(index.directory).get("count")
+    if len(store) != expected:
         report.problems.append(Finding(
-            "vectors-count", f"the vector file holds {len(store)} vectors for {report.chunks} chunks", abs(len(store) - report.chunks)
+            "vectors-count", f"the vector file holds {len(store)} vectors where its stamp says {expected}", 1
         ))
         return
-    mismatched = 0
-    dimension = int(index.identity["dimension"])
-    # Damaged vectors are reported as bad-vectors; probing with one would only crash the check.
-    rows = catalog.chunks.sample_vectors(dimension, _PROBES)
-    for chunk_id, vector in rows:
-        if not np.isfinite(vector).all():
-            continue
-        found = store.search(vector, 1)
-        if found and found[0][0] == chunk_id:
-            continue
-        # Identical text gives identical vectors: another id is right if the catalog holds the same vector for it.
-        twin = catalog.chunks.vector(found[0][0], dimension) if found else None
-        if twin is None or not np.allclose(twin, vector, atol=1e-5):
-            mismatched += 1
+    mismatched, probed = index.probe(store, _PROBES)
     if mismatched:
         report.problems.append(Finding(
-            "vectors-mismatch", f"{mismatched} of {len(rows)} sampled chunks are not found by their own vector", mismatched
+            "vectors-mismatch", f"{mismatched} of {probed} sampled chunks are not found by their own vector", mismatched
         ))
 
 

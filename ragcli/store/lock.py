@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ragcli.errors import ConfigError, IndexLockedError
+from ragcli.errors import ConfigError, IndexLockedError, IndexStateError
 
 
 @contextmanager
@@ -17,9 +18,9 @@ def writer_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
     """Hold the index's writer lock, waiting up to ``wait_seconds`` for another writer to finish."""
     if index_dir.exists() and not index_dir.is_dir():
         raise ConfigError(f"index path {index_dir} is a file, not a directory", hint="Point --index at a directory.")
-    index_dir.mkdir(parents=True, exist_ok=True)
+    index_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock_path = index_dir / "write.lock"
-    handle = open(lock_path, "a+")
+    handle = _open_lock(lock_path)
     deadline = time.monotonic() + max(0.0, wait_seconds)
     try:
         while True:
@@ -29,7 +30,7 @@ def writer_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
                     break
                 # A rebuild swapped the index directory while we waited: lock the new one instead.
                 handle.close()
-                handle = open(lock_path, "a+")
+                handle = _open_lock(lock_path)
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = _read_holder(lock_path)
@@ -45,6 +46,19 @@ def writer_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def _open_lock(lock_path: Path):
+    """The lock file, private, and never through a symbolic link (its target would be overwritten)."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IndexStateError(
+                f"{lock_path} is a symbolic link, not ragcli's lock file", hint=f"Remove it ({lock_path}) and run again."
+            ) from None
+        raise
+    return os.fdopen(fd, "r+")
 
 
 def _still_in_place(handle, lock_path: Path) -> bool:

@@ -163,6 +163,20 @@ def vector_file(index_dir: Path, backend: str) -> Path:
     return index_dir / _FILE_NAMES[backend]
 
 
+def file_digest(path: Path) -> str | None:
+    """sha256 of a vector file that is read whole (None for one large enough to be memory-mapped,
+    whose content is checked by probes instead: hashing it would read what mapping avoids)."""
+    if path.stat().st_size > _MMAP_FROM_BYTES:
+        return None
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def stamp_file(index_dir: Path) -> Path:
     return index_dir / "vectors.json"
 

@@ -6,10 +6,12 @@ the model's stream, and benchmarks call it on saved drafts, so both always agree
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, Sequence
 
 from ragcli.answer.citation import cite, drop_invalid_citations
+from ragcli.answer.verify.instructions import repeats_instruction
 from ragcli.answer.prompt import is_refusal
 from ragcli.vocabulary import same_sentence_key, split_complete
 
@@ -28,7 +30,8 @@ class SentenceCheck:
     informative: bool
     # The verifier's verdict (for the lexical check: support >= threshold).
     supported: bool = False
-    # Which verifier decided ("lexical", "embedding", "llm").
+    # Which verifier decided ("lexical", "embedding", "llm"), or "instruction" when the sentence
+    # only repeats an instruction planted in its passage.
     method: str = "lexical"
 
     def to_json(self) -> dict:
@@ -149,6 +152,8 @@ class _DraftChecker:
             return
         self._seen.add(said)
         check = self.verifier.check(sentence, self.question, self.passages)
+        if check.supported and check.source and repeats_instruction(sentence, self.question, self.passages[check.source - 1]):
+            check = dataclasses.replace(check, supported=False, method="instruction")
         self.checks.append(check)
         if check.supported:
             shown = cite(check)

@@ -11,40 +11,76 @@ connection, transactions, metadata, and the changes that span tables.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ragcli.store.catalog.chunks import Chunks, NewChunk, StoredChunk
 from ragcli.store.catalog.documents import Documents, NewDocument, StoredDocument
 from ragcli.store.catalog.fulltext import FullText
-from ragcli.store.catalog.schema import FORMAT_VERSION, SCHEMA
+from ragcli.store.catalog.schema import ADDED_COLUMNS, FORMAT_VERSION, SCHEMA
 
 __all__ = ["Catalog", "FORMAT_VERSION", "NewChunk", "NewDocument", "StoredChunk", "StoredDocument"]
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection. Where the folder cannot be written (read-only media), SQLite cannot
+    create the WAL's shared-memory file, so the file is then opened as immutable: nothing can be
+    writing to it there."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0, check_same_thread=False)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        if os.access(path.parent, os.W_OK):
+            raise
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, timeout=30.0, check_same_thread=False)
+
+
+def _missing_columns(connection: sqlite3.Connection) -> str:
+    """ALTER statements for the columns an index written by an older ragcli lacks."""
+    statements = []
+    for table, column, definition in ADDED_COLUMNS:
+        have = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if have and column not in have:
+            statements.append(f"ALTER TABLE {table} ADD COLUMN {column} {definition};")
+    return "".join(statements)
+
+
 class Catalog:
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path, read_only: bool = False) -> None:
         self._db = connection
         self.path = path
+        self.read_only = read_only
         self.documents = Documents(connection)
         self.chunks = Chunks(connection)
         self.fulltext = FullText(connection)
 
     @classmethod
-    def open(cls, path: Path, *, create: bool) -> "Catalog":
+    def open(cls, path: Path, *, create: bool, read_only: bool = False) -> "Catalog":
+        """Open (with ``create``, create) the catalog. ``read_only`` opens it for reading only,
+        which also works on read-only media or an index shared read-only."""
         if not create and not path.exists():
             raise FileNotFoundError(path)
+        if read_only:
+            return cls(_connect_read_only(path), path, read_only=True)
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Private before SQLite writes a byte (its -wal and -shm files copy these permissions).
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            os.chmod(path, 0o600)
         connection = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
         if create:
             # One transaction, so that a kill during creation never leaves half a schema behind.
-            connection.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+            connection.executescript("BEGIN IMMEDIATE;" + SCHEMA + _missing_columns(connection) + "COMMIT;")
         return cls(connection, path)
 
     def is_initialised(self) -> bool:
@@ -103,16 +139,20 @@ class Catalog:
 
     # -- changes that span tables ---------------------------------------
 
-    def replace_document(self, document: NewDocument, chunks: Sequence[NewChunk]) -> int:
-        """Insert or replace one document with all its chunks and their full-text rows. Call inside ``transaction()``."""
+    def replace_document(self, document: NewDocument, chunks: Iterable[NewChunk]) -> int:
+        """Insert or replace one document with its chunks (which may be produced as they are
+        written) and their full-text rows; returns how many chunks. Call inside ``transaction()``."""
         old = self.documents.get(document.path)
         if old is not None:
             self.remove_documents([old.id])
-        document_id = self.documents.insert(document, len(chunks))
-        for chunk, chunk_id in zip(chunks, self.chunks.insert(document_id, chunks)):
-            self.fulltext.add(chunk_id, chunk.text, chunk.context)
+        document_id = self.documents.insert(document, 0)
+        count = 0
+        for chunk in chunks:
+            self.fulltext.add(self.chunks.insert(document_id, chunk), chunk.text, chunk.context)
+            count += 1
+        self.documents.set_chunk_count(document_id, count)
         self.documents.clear_failure(document.path)
-        return document_id
+        return count
 
     def remove_documents(self, document_ids: Sequence[int]) -> None:
         """Remove documents with their chunks and full-text rows. Call inside ``transaction()``."""

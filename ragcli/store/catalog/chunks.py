@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
@@ -59,18 +60,15 @@ class Chunks:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
-    def insert(self, document_id: int, chunks: Sequence[NewChunk]) -> list[int]:
-        """Store one document's chunks; their ids, in order."""
-        ids = []
-        for chunk in chunks:
-            cursor = self._db.execute(
-                "INSERT INTO chunks(document_id, ordinal, page, headings, context, text, embed_hash, vector)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (document_id, chunk.ordinal, chunk.page, json.dumps(list(chunk.headings)), chunk.context, chunk.text,
-                 chunk.embed_hash, np.ascontiguousarray(chunk.vector, dtype=np.float32).tobytes()),
-            )
-            ids.append(int(cursor.lastrowid))
-        return ids
+    def insert(self, document_id: int, chunk: NewChunk) -> int:
+        """Store one chunk of a document; its id."""
+        cursor = self._db.execute(
+            "INSERT INTO chunks(document_id, ordinal, page, headings, context, text, embed_hash, vector)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (document_id, chunk.ordinal, chunk.page, json.dumps(list(chunk.headings)), chunk.context, chunk.text,
+             chunk.embed_hash, np.ascontiguousarray(chunk.vector, dtype=np.float32).tobytes()),
+        )
+        return int(cursor.lastrowid)
 
     def delete_of_documents(self, document_ids: Sequence[int]) -> None:
         self._db.executemany("DELETE FROM chunks WHERE document_id = ?", [(i,) for i in document_ids])
@@ -85,22 +83,33 @@ class Chunks:
                 f"SELECT embed_hash, vector FROM chunks WHERE embed_hash IN ({_marks(batch)}) GROUP BY embed_hash", batch
             )
             for embed_hash, blob in rows:
-                found[embed_hash] = np.frombuffer(blob, dtype=np.float32)
+                # A damaged vector is never copied to new chunks: their text is embedded again.
+                if len(blob) % 4 == 0:
+                    vector = np.frombuffer(blob, dtype=np.float32)
+                    if np.isfinite(vector).all():
+                        found[embed_hash] = vector
         return found
 
-    def all_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every chunk id and its vector, in id order."""
+    def all_vectors(self, dimension: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Every chunk id and its vector, in id order, and the ids of chunks whose vector is damaged
+        (the wrong size, or not finite): those are left out, so one bad row cannot stop a search."""
         count = self.count()
         ids = np.empty(count, dtype=np.int64)
         vectors = np.empty((count, dimension), dtype=np.float32)
+        damaged: list[int] = []
+        width = dimension * 4
         row = 0
         for chunk_id, blob in self._db.execute("SELECT id, vector FROM chunks ORDER BY id"):
             if row >= count:
                 break
+            vector = np.frombuffer(blob, dtype=np.float32) if len(blob) == width else None
+            if vector is None or not np.isfinite(vector).all():
+                damaged.append(chunk_id)
+                continue
             ids[row] = chunk_id
-            vectors[row] = np.frombuffer(blob, dtype=np.float32)
+            vectors[row] = vector
             row += 1
-        return ids[:row], vectors[:row]
+        return ids[:row], vectors[:row], damaged
 
     def get(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         found: dict[int, StoredChunk] = {}
@@ -162,12 +171,21 @@ class Chunks:
     def delete(self, chunk_ids: Sequence[int]) -> None:
         self._db.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in chunk_ids])
 
-    def sample_vectors(self, dimension: int, count: int) -> list[tuple[int, np.ndarray]]:
-        """Up to ``count`` random chunks with well-formed vectors."""
-        rows = self._db.execute(
-            "SELECT id, vector FROM chunks WHERE length(vector) = ? ORDER BY random() LIMIT ?", (dimension * 4, count)
-        ).fetchall()
-        return [(chunk_id, np.frombuffer(blob, dtype=np.float32)) for chunk_id, blob in rows]
+    def sample_vectors(self, dimension: int, count: int, rng: random.Random | None = None) -> list[tuple[int, np.ndarray]]:
+        """Up to ``count`` chunks with well-formed vectors, picked at random by id (no table scan)."""
+        rng = rng or random.Random()
+        top = self._db.execute("SELECT max(id) FROM chunks").fetchone()[0]
+        found: dict[int, np.ndarray] = {}
+        for _ in range(count * 3 if top else 0):
+            row = self._db.execute(
+                "SELECT id, vector FROM chunks WHERE id >= ? AND length(vector) = ? ORDER BY id LIMIT 1",
+                (rng.randint(1, top), dimension * 4),
+            ).fetchone()
+            if row is not None:
+                found[row[0]] = np.frombuffer(row[1], dtype=np.float32)
+            if len(found) >= count:
+                break
+        return list(found.items())
 
     def vector(self, chunk_id: int, dimension: int) -> np.ndarray | None:
         """One chunk's vector, or None when it is missing or the wrong size."""

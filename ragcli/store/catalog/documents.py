@@ -61,6 +61,9 @@ class Documents:
         )
         return int(cursor.lastrowid)
 
+    def set_chunk_count(self, document_id: int, count: int) -> None:
+        self._db.execute("UPDATE documents SET chunk_count = ? WHERE id = ?", (count, document_id))
+
     def delete(self, document_ids: Sequence[int]) -> None:
         self._db.executemany("DELETE FROM documents WHERE id = ?", [(i,) for i in document_ids])
 
@@ -119,6 +122,14 @@ class Documents:
 
     def roots(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT path FROM roots ORDER BY path")]
+
+    def root_device(self, root: str) -> int | None:
+        """The device the root's folder was on when it was last walked (None: not recorded)."""
+        row = self._db.execute("SELECT device FROM roots WHERE path = ?", (root,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_root_device(self, root: str, device: int) -> None:
+        self._db.execute("UPDATE roots SET device = ? WHERE path = ?", (device, root))
 
     def remove_root(self, root: str) -> None:
         """Forget a root; its documents are removed separately."""

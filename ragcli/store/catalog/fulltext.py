@@ -10,6 +10,12 @@ import json
 import sqlite3
 from typing import Sequence
 
+from ragcli.store.catalog.schema import FULLTEXT_TABLE
+
+
+# FTS5's own tables behind chunk_terms.
+_SHADOW_TABLES = ("data", "idx", "docsize", "content", "config")
+
 
 class FullText:
     def __init__(self, db: sqlite3.Connection) -> None:
@@ -62,10 +68,40 @@ class FullText:
         return int(self._db.execute("SELECT count(*) FROM chunk_terms WHERE rowid NOT IN (SELECT id FROM chunks)").fetchone()[0])
 
     def check_structure(self) -> None:
-        """FTS5's own integrity check; raises sqlite3.DatabaseError naming the damage. Runs as a write: needs the writer lock."""
-        self._db.execute("INSERT INTO chunk_terms(chunk_terms) VALUES ('integrity-check')")
+        """FTS5's own integrity check; raises sqlite3.DatabaseError naming the damage.
+
+        SQLite runs it as a write statement, so it runs in a transaction that is rolled back (it
+        changes nothing); on a read-only index that raises sqlite3.OperationalError."""
+        in_transaction = self._db.in_transaction
+        if not in_transaction:
+            self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("INSERT INTO chunk_terms(chunk_terms) VALUES ('integrity-check')")
+        finally:
+            if not in_transaction:
+                self._db.execute("ROLLBACK")
+
+    def _forget_damaged_table(self) -> None:
+        """Remove a full-text table too damaged to be opened (FTS5 cannot drop a table it cannot
+        construct): its shadow tables are dropped as the plain tables they are, and its schema row
+        removed as SQLite's documentation prescribes for a broken virtual table."""
+        for shadow in _SHADOW_TABLES:
+            self._db.execute(f"DROP TABLE IF EXISTS chunk_terms_{shadow}")
+        version = self._db.execute("PRAGMA schema_version").fetchone()[0]
+        self._db.execute("PRAGMA writable_schema = ON")
+        try:
+            self._db.execute("DELETE FROM sqlite_master WHERE type = 'table' AND name = 'chunk_terms'")
+            # A new schema version makes this connection (and every other) read the schema again.
+            self._db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+        finally:
+            self._db.execute("PRAGMA writable_schema = OFF")
 
     def rebuild(self) -> None:
-        """Re-create every row from the chunks."""
-        self._db.execute("DELETE FROM chunk_terms")
+        """Re-create the table and every row from the chunks (call inside a transaction). Dropped
+        first: deleting rows from a damaged table leaves its damaged index structure behind."""
+        try:
+            self._db.execute("DROP TABLE IF EXISTS chunk_terms")
+        except sqlite3.DatabaseError:
+            self._forget_damaged_table()
+        self._db.execute(FULLTEXT_TABLE)
         self._db.execute("INSERT INTO chunk_terms(rowid, text, context) SELECT id, text, context FROM chunks")

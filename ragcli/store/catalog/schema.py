@@ -4,7 +4,10 @@ from __future__ import annotations
 
 FORMAT_VERSION = 1
 
-SCHEMA = """
+# The full-text table, also re-created on its own by a repair.
+FULLTEXT_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(text, context, tokenize = 'porter unicode61');"
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -32,10 +35,14 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
 CREATE INDEX IF NOT EXISTS chunks_by_embed_hash ON chunks(embed_hash);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(text, context, tokenize = 'porter unicode61');
+{FULLTEXT_TABLE}
 CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, error TEXT NOT NULL, at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL, device INTEGER);
 """
+
+# Columns added since FORMAT_VERSION 1 was first written: (table, column, definition). A writer adds
+# any that an older index lacks; readers never need them.
+ADDED_COLUMNS = (("roots", "device", "INTEGER"),)
 
 
 # Documents are keyed by absolute path; "under a root" means the root itself or anything below it.

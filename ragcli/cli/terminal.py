@@ -1,0 +1,53 @@
+"""What reaches the terminal: document text and file names are data, never terminal commands.
+
+A PDF's text or a file's name can hold escape sequences that set the window title, write the
+clipboard (OSC 52) or clear the screen, and a newline in a file name would split a log line in
+two. Everything the CLI prints goes through here: control characters are shown as visible
+escapes (``\\x1b``), and in one-line values (paths, names, messages) newlines and tabs too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides that can make
+# text read differently from what it is.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# JSON escapes C0 itself; C1 and the overrides are valid raw in JSON strings, so they are escaped too.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: str) -> str:
+    """Text for the terminal: control characters made visible, lines and tabs kept."""
+    return _CONTROLS.sub(_visible, text)
+
+
+def one_line(text: str) -> str:
+    """A value that must stay on its line (a path, a name, an error): newlines made visible too."""
+    return _LINE_CONTROLS.sub(_visible, str(text))
+
+
+def echo(text: str = "", *, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    stream.write(clean(text) + "\n")
+    stream.flush()
+
+
+def write(text: str, *, err: bool = False) -> None:
+    """Streamed text (an answer as it is verified), without a newline."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(clean(text))
+    stream.flush()
+
+
+def json_text(data: dict, indent: int | None = 2) -> str:
+    """JSON that no terminal interprets: every character that could be a control is escaped."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(data, ensure_ascii=False, indent=indent))

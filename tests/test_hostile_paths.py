@@ -413,3 +413,17 @@ def test_pages_sharing_one_content_stream_are_read_once(monkeypatch):
     monkeypatch.setattr(PageObject, "extract_text", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     parse_pdf(data, Path("shared.pdf"))
     assert len(calls) == 1
+
+
+def test_system_errors_say_what_failed_and_what_to_do():
+    import errno
+
+    from ragcli.errors import explain
+
+    full = explain(OSError(errno.ENOSPC, "No space left on device", "/idx/.vectors.1.ab.tmp.faiss"))
+    assert str(full) == "no space left to write /idx/.vectors.1.ab.tmp.faiss" and "Free disk space" in full.hint
+    read_only = explain(sqlite3.OperationalError("attempt to write a readonly database"))
+    assert "read-only" in read_only.hint
+    damaged = explain(sqlite3.DatabaseError("database disk image is malformed"))
+    assert isinstance(damaged, IndexDamagedError) and "rag check" in damaged.hint
+    assert explain(ValueError("something else")) is None

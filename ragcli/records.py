@@ -82,12 +82,14 @@ class SearchResult:
         return {"query": self.query, "hits": [hit.to_json() for hit in self.hits]}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Source:
     n: int
     hit: Hit
     # Whether the answer cites this source; uncited sources were context only.
     cited: bool = False
+    # The clauses of the passage that back what the answer says, in passage order.
+    evidence: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -98,6 +100,7 @@ class Source:
             "score": round(self.hit.score, 6),
             "text": self.hit.text,
             "cited": self.cited,
+            "evidence": list(self.evidence),
         }
 
 
@@ -114,6 +117,10 @@ class Answer:
     # The model's unfiltered output, and how much of it the passages support.
     draft: str = ""
     verification: dict | None = None
+    # Why the answer is an abstention ("" when it is not).
+    abstention_reason: str = ""
+    # What a reader should know about the answer (it is not in the question's language).
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -127,6 +134,8 @@ class Answer:
             "completion_tokens": self.completion_tokens,
             "draft": self.draft,
             "verification": self.verification,
+            "abstention_reason": self.abstention_reason or None,
+            "notes": list(self.notes),
         }
 
 
@@ -189,3 +198,31 @@ class IngestEvent:
     # For START: why every file is read again, if it is; for FILE: chunks, warnings or the error.
     detail: str = ""
     total: int = 0
+
+
+class AskStage(StrEnum):
+    """What `ask` is doing, as a person would want to hear it."""
+
+    SEARCHING = "searching"
+    READING = "reading the passages"
+    WRITING = "writing"
+    CHECKING = "checking"
+    REVISING = "asking for a quote"
+
+
+class AskEventKind(StrEnum):
+    STAGE = "stage"  # ``stage`` began
+    PASSAGES = "passages"  # the passages the answer will come from (``hits``), before the model runs
+    DRAFT = "draft"  # ``text``: a piece of the draft, not yet checked
+    SENTENCE = "sentence"  # a draft sentence was checked: ``text`` as shown, or "" when withheld (``withheld``)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AskEvent:
+    """What `ask` reports as it goes, for a person watching (the answer itself is the return value)."""
+
+    kind: AskEventKind
+    stage: AskStage | None = None
+    hits: tuple[Hit, ...] = ()
+    text: str = ""
+    withheld: str = ""

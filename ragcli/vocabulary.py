@@ -77,6 +77,15 @@ def split_complete(text: str) -> tuple[list[str], str]:
     return split_sentences(text[: last.start()]), text[last.end() :]
 
 
+def split_prose_sentences(text: str) -> list[str]:
+    """The sentences of a passage as a reader quotes them. Variant of ``split_sentences``: a single
+    line break is not a boundary (PDF text breaks its lines anywhere), a blank line is."""
+    sentences = []
+    for paragraph in PARAGRAPH_BREAK.split(text):
+        sentences += split_sentences(" ".join(paragraph.split()))
+    return sentences
+
+
 def split_clauses(text: str) -> list[str]:
     """The sentences and clauses of a passage (``CLAUSE_END``)."""
     return [s.strip() for s in CLAUSE_END.split(text) if s and s.strip()]
@@ -125,3 +134,30 @@ _PUNCTUATION_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
 def near_duplicate_key(text: str) -> str:
     """Texts that differ only in case, spacing or punctuation share a key (numbers count: tables differ in them)."""
     return " ".join(text.lower().translate(_PUNCTUATION_TO_SPACE).split())
+
+
+# -- scripts ------------------------------------------------------------------
+
+# Scripts a question can be written in that an English answer plainly does not match.
+_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "CYRILLIC", "GREEK", "ARABIC", "HEBREW", "DEVANAGARI", "THAI")
+
+
+def script_of(text: str) -> str:
+    """The non-Latin script most of ``text``'s letters are in ("" for Latin or no letters)."""
+    import unicodedata
+
+    counts: dict[str, int] = {}
+    letters = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        name = unicodedata.name(ch, "")
+        script = next((s for s in _SCRIPTS if name.startswith(s)), "")
+        if script:
+            # Japanese mixes kana and kanji, Korean may too: one script as far as answering goes.
+            script = {"HIRAGANA": "JAPANESE", "KATAKANA": "JAPANESE"}.get(script, script)
+            counts[script] = counts.get(script, 0) + 1
+    if not counts or sum(counts.values()) * 10 < letters * 3:
+        return ""
+    return max(counts, key=counts.get)

@@ -26,7 +26,10 @@ def test_terms_keep_identifiers_whole_and_add_their_pieces():
 def test_supported_sentence_gets_the_right_citation():
     result = verify("It uses --full-tree to show everything.", "How do I list the whole tree?", PASSAGES, 0.6)
     assert [c.source for c in result.supported] == [2]
-    assert result.text == "It uses --full-tree to show everything [2]."
+    # Shown numbers follow the order of citation: the first source cited is [1].
+    assert result.text == "It uses --full-tree to show everything [1]." and result.numbering == {2: 1}
+    assert result.order(2) == {2: 1, 1: 2}
+    assert result.supported[0].evidence == ("Use --full-tree to list the whole tree regardless of the current directory.",)
 
 
 def test_invented_identifier_is_unsupported():

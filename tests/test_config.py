@@ -83,7 +83,7 @@ def test_every_setting_is_in_default_toml_with_a_comment_above_it():
             key = section + line.split("=")[0].strip()
             assert lines[number - 1].startswith("#"), f"{key} has no comment above it in configs/default.toml"
             documented.add(key)
-    wanted = {f"{name}.{field.name}" for name, cls in SECTIONS.items() for field in dataclasses.fields(cls)} | {"cache_dir"}
+    wanted = {f"{name}.{field.name}" for name, cls in SECTIONS.items() for field in dataclasses.fields(cls)} | {"cache_dir", "state_dir"}
     assert documented == wanted
 
 

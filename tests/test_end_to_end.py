@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,16 @@ def test_real_chat_rewrites_a_follow_up_before_retrieval(real_index):
     assert "export control classification" in second["standalone_question"].lower()
     assert not second["abstained"] and "EAR99" in second["answer"]
     assert any(s["cited"] and Path(s["path"]).name == "zlib-faq.pdf" and s["page"] == 6 for s in second["sources"])
+
+
+def test_real_ask_stops_within_a_moment_on_ctrl_c(real_index):
+    env, _ = real_index
+    process = subprocess.Popen([sys.executable, "-m", "ragcli", "ask", "Is zlib thread-safe?"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # the model is loaded and reading the passages (llama.cpp, in C)
+    assert process.poll() is None, "the answer was done before Ctrl-C: nothing to stop"
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted" in err
+    assert time.monotonic() - sent < 2.0

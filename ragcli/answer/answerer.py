@@ -14,10 +14,12 @@ from ragcli.answer.verify import CheckedDraft, Verifier, load_verifier, verify_d
 from ragcli.config import Settings
 from ragcli.config.sections import TEMPLATE_TOKENS
 from ragcli.generation import Generator, load_generator
-from ragcli.records import Answer
+from ragcli.records import Answer, AskEvent, AskEventKind, AskStage
 from ragcli.retrieval.searcher import Searcher
+from ragcli.vocabulary import script_of
 
 TextSink = Callable[[str], None]
+EventSink = Callable[[AskEvent], None]
 
 REVISED_NOTICE = "\n\n(revised after verification) "
 
@@ -63,10 +65,14 @@ class Answerer:
         k: int | None = None,
         on_text: TextSink | None = None,
         on_reasoning: TextSink | None = None,
+        on_event: EventSink | None = None,
     ) -> Answer:
-        """Answer ``question`` from the index; ``on_text`` receives the verified answer as it streams."""
+        """Answer ``question`` from the index. ``on_text`` receives the verified answer as it
+        streams; ``on_event`` what is happening (stages, the passages, draft text, each verdict)."""
         options = self.settings.generation
         started = time.monotonic()
+        emit = on_event or (lambda event: None)
+        emit(AskEvent(kind=AskEventKind.STAGE, stage=AskStage.SEARCHING))
         # Separate chunks, not merged passages: merged ones crowd the context budget
         # (benchmarks/RESULTS.md, "Answer quality per generator").
         hits = self.searcher.search(question, k, merge_adjacent=False).hits
@@ -76,17 +82,22 @@ class Answerer:
                 on_text(REFUSAL)
             return Answer(
                 question=question, text=REFUSAL, abstained=True, sources=sources_of(hits, ""), model=self.generator.id,
-                seconds=time.monotonic() - started, verification={"skipped": reason},
+                seconds=time.monotonic() - started, verification={"skipped": reason}, abstention_reason=reason,
             )
         budget = min(options.context_tokens, self.generator.n_ctx - options.max_answer_tokens - TEMPLATE_TOKENS)
         prompt = build_prompt(question, hits, self.generator.count_tokens, budget)
         passages = [hit.text for hit in prompt.hits]
-        attempt = self._attempt(question, prompt.messages, passages, on_text, on_reasoning if options.show_reasoning else None, started)
+        emit(AskEvent(kind=AskEventKind.PASSAGES, hits=tuple(prompt.hits)))
+        emit(AskEvent(kind=AskEventKind.STAGE, stage=AskStage.READING))
+        attempt = self._attempt(
+            question, prompt.messages, passages, on_text, on_reasoning if options.show_reasoning else None, started, emit
+        )
         corrected = False
         checks = self.settings.verification
         if checks.self_correct and attempt.checked.needs_correction(checks.correct_below):
+            emit(AskEvent(kind=AskEventKind.STAGE, stage=AskStage.REVISING))
             # Not streamed: it is shown only if it holds up.
-            revision = self._attempt(question, prompt.asking(QUOTE_INSTRUCTION), passages, None, None, started)
+            revision = self._attempt(question, prompt.asking(QUOTE_INSTRUCTION), passages, None, None, started, None)
             # A true quote is backed in full; a sentence the sources do not back means the model
             # improvised again, and its "quote" is no better evidence than the draft.
             if revision.checked.informative and revision.checked.support_ratio == 1.0:
@@ -97,26 +108,35 @@ class Answerer:
         text = REFUSAL if checked.abstained else checked.text
         if checked.abstained and on_text:
             on_text(REFUSAL)
-        report = checked.to_json()
+        report = checked.to_json(len(prompt.hits))
         report.update(method=self.verifier.name, corrected=corrected, marked=checks.unsupported == "mark")
         if attempt.reasoning:
             report["reasoning_chars"] = len(attempt.reasoning)
+        notes = []
+        if prompt.language and not checked.abstained and not script_of(text):
+            notes.append("the answer is not in the question's language: the model writes English best")
+        evidence: dict[int, list[str]] = {}
+        for check in checked.supported:
+            evidence.setdefault(check.source, [])
+            evidence[check.source] += [clause for clause in check.evidence if clause not in evidence[check.source]]
         return Answer(
             question=question,
             text=text,
             abstained=checked.abstained,
-            sources=sources_of(prompt.hits, text),
+            sources=sources_of(prompt.hits, text, checked.order(len(prompt.hits)), evidence),
             model=self.generator.id,
             seconds_to_first_token=attempt.first_token_at,
             seconds=time.monotonic() - started,
             completion_tokens=attempt.completion_tokens,
             draft=checked.draft,
             verification=report,
+            abstention_reason=checked.abstention_reason,
+            notes=tuple(notes),
         )
 
     def _attempt(
         self, question: str, messages: list[dict], passages: Sequence[str], on_text: TextSink | None,
-        on_reasoning: TextSink | None, started: float,
+        on_reasoning: TextSink | None, started: float, emit: EventSink | None,
     ) -> _Attempt:
         options = self.settings.generation
         tokens = _TokenStream(self.generator.stream_chat(messages, options.max_answer_tokens, options.temperature), started)
@@ -124,17 +144,30 @@ class Answerer:
 
         def answer_pieces() -> Iterator[str]:
             for piece in tokens:
+                if tokens.count == 1 and emit:
+                    emit(AskEvent(kind=AskEventKind.STAGE, stage=AskStage.WRITING))
                 answer, thought = thinking.feed(piece)
                 if thought and on_reasoning:
                     on_reasoning(thought)
+                if answer and emit:
+                    emit(AskEvent(kind=AskEventKind.DRAFT, text=answer))
                 yield answer
             rest, thought = thinking.finish()
             if thought and on_reasoning:
                 on_reasoning(thought)
+            if emit:
+                if rest:
+                    emit(AskEvent(kind=AskEventKind.DRAFT, text=rest))
+                emit(AskEvent(kind=AskEventKind.STAGE, stage=AskStage.CHECKING))
             yield rest
 
+        def verdict(check, shown: str | None) -> None:
+            if emit:
+                emit(AskEvent(kind=AskEventKind.SENTENCE, text=shown or "", withheld="" if shown else check.text))
+
         checked = verify_draft(
-            answer_pieces(), question, passages, self.verifier, mark=self.settings.verification.unsupported == "mark", on_text=on_text
+            answer_pieces(), question, passages, self.verifier, mark=self.settings.verification.unsupported == "mark",
+            on_text=on_text, on_sentence=verdict, cut_off=lambda: tokens.count >= options.max_answer_tokens,
         )
         return _Attempt(checked=checked, first_token_at=tokens.first_at, completion_tokens=tokens.count, reasoning=thinking.reasoning)
 

@@ -122,12 +122,12 @@ class Conversation:
 
     def ask(
         self, question: str, k: int | None = None, on_text: TextSink | None = None, on_reasoning: TextSink | None = None,
-        on_standalone: TextSink | None = None,
+        on_standalone: TextSink | None = None, on_event=None,
     ) -> Turn:
         standalone, how = self.standalone(question)
         if on_standalone and how != "none":
             on_standalone(standalone)
-        answer = self.answerer.ask(standalone, k, on_text, on_reasoning)
+        answer = self.answerer.ask(standalone, k, on_text, on_reasoning, on_event)
         turn = Turn(question, standalone, how, answer)
         self.turns.append(turn)
         return turn

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ragcli.records import Hit
-from ragcli.vocabulary import normalise
+from ragcli.vocabulary import normalise, script_of
 
 REFUSAL = "The documents do not contain the answer."
 
@@ -31,6 +31,8 @@ INSTRUCTION = "Answer the question in one or two sentences using only the source
 # verifier's objections instead, it answered about the objections (benchmarks/RESULTS.md,
 # "Answers, third pass").
 QUOTE_INSTRUCTION = "Copy, word for word, the sentence or command from the sources that answers the question."
+# Added to either instruction for a question in another script than the Latin one.
+IN_THE_QUESTIONS_LANGUAGE = " Answer in the language of the question."
 
 # Phrases small models use when they decline; all mean "abstained".
 _REFUSAL_MARKERS = (
@@ -54,6 +56,9 @@ class PackedPrompt:
     body: str
     hits: list[Hit]
 
+    # Appended to every instruction (the question's language, when it is not English).
+    language: str = ""
+
     @property
     def messages(self) -> list[dict]:
         """The conversation that asks for an answer."""
@@ -61,7 +66,8 @@ class PackedPrompt:
 
     def asking(self, instruction: str) -> list[dict]:
         """The same sources and question, closed by ``instruction``."""
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": f"{self.body}\n\n{instruction}"}]
+        user = f"{self.body}\n\n{instruction}{self.language}"
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
 def _attribute(text: str) -> str:
@@ -97,7 +103,8 @@ def build_prompt(question: str, hits: Sequence[Hit], count_tokens: Callable[[str
         blocks.append(block)
         used += size
     sources = "\n\n".join(blocks) if blocks else "(no sources)"
-    return PackedPrompt(body=f"Sources:\n{sources}\n\nQuestion: {question.strip()}", hits=kept)
+    language = IN_THE_QUESTIONS_LANGUAGE if script_of(question) else ""
+    return PackedPrompt(body=f"Sources:\n{sources}\n\nQuestion: {question.strip()}", hits=kept, language=language)
 
 
 def is_refusal(answer: str) -> bool:

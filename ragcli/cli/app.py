@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 fatal error; 2 usage or configuration error;
 3 partial success (some files failed to ingest); 4 index locked by another writer;
-5 `rag check` found problems it did not repair; 130 interrupted.
+5 `rag check` found problems it did not repair; 6 `rag ask` abstained (the documents
+did not answer); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ragcli.errors import RagError, explain
 
 EXIT_PARTIAL = 3
 EXIT_CHECK_FAILED = 5
+EXIT_ABSTAINED = 6
 EXIT_INTERRUPTED = 130
 
 app = typer.Typer(

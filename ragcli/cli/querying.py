@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ragcli.cli.app import app, print_json, run_command, settings_for
+from ragcli.cli.app import EXIT_ABSTAINED, app, print_json, run_command, settings_for
 from ragcli.cli.terminal import echo, write
 from ragcli.cli.options import (
     GpuLayersOption, IndexOption, JsonOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption,
@@ -56,6 +57,7 @@ def ask(
     k: Optional[int] = KOption,
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the answer and its sources: no progress on the terminal."),
     model: Optional[str] = ModelOption,
     threads: Optional[int] = ThreadsOption,
     gpu_layers: Optional[int] = GpuLayersOption,
@@ -65,19 +67,40 @@ def ask(
     show_reasoning: Optional[bool] = ReasoningOption,
     verifier: Optional[str] = VerifierOption,
 ) -> None:
-    """Answer QUESTION from the indexed documents, citing sources as [n] path, page P."""
-    from ragcli.answer.answerer import ask as run_ask
+    """Answer QUESTION from the indexed documents, citing sources as [n] path, page P.
+
+    Exits with 6 when the documents do not answer it (the answer is an abstention)."""
+    from ragcli.answer.answerer import Answerer
+    from ragcli.cli.asking import AskDisplay, colour_wanted, run_interruptibly
     from ragcli.cli.rendering import render_sources
 
-    def action() -> None:
+    def action() -> int:
         flags = {"retrieval.k": k, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier), **scope_flags(path, kind)}
         settings = settings_for(ctx, flags, index)
-        stream = None if json_output else stream_to_terminal
-        answer = run_ask(settings, question, k, on_text=stream, on_reasoning=None if json_output else reasoning_to_stderr)
+        loaded: list[Answerer] = []
+
+        def work():
+            loaded.append(Answerer.open(settings))
+            try:
+                if json_output:
+                    return loaded[0].ask(question, k)
+                return loaded[0].ask(question, k, on_text=display.text, on_reasoning=reasoning_to_stderr, on_event=display.on_event)
+            finally:
+                loaded[0].close()
+
+        def cancel() -> None:
+            if loaded:
+                loaded[0].generator.cancel()
+
+        with AskDisplay(live=not (json_output or quiet)) as display:
+            answer = run_interruptibly(work, cancel)
+            display.finish()
         if json_output:
             print_json(answer.to_json())
-            return
-        echo("\n")
-        echo(render_sources(answer))
+        else:
+            echo("\n")
+            colour = colour_wanted(sys.stdout)
+            echo(render_sources(answer, colour=colour), styled=colour)
+        return EXIT_ABSTAINED if answer.abstained else 0
 
     run_command(ctx, action)

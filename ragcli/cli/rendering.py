@@ -158,15 +158,21 @@ def render_eval(report, with_answers: bool) -> str:
     return "\n".join(lines)
 
 
-def render_sources(answer) -> str:
-    """The source list under an answer: the cited passages, or the closest ones when it abstained."""
+def render_sources(answer, colour: bool = False) -> str:
+    """The source list under an answer: each cited passage with the sentences that back the answer
+    (highlighted on a terminal), or, when it abstained, why and the closest passages."""
+    bold, reset = ("\x1b[1m", "\x1b[0m") if colour else ("", "")
     if answer.abstained:
-        lines = ["Closest passages:" if answer.sources else "No passages found."]
+        lines = [f"Why: {one_line(answer.abstention_reason)}."] if answer.abstention_reason else []
+        lines.append("Closest passages:" if answer.sources else "No passages found.")
     else:
-        lines = ["Sources:"]
+        lines = [f"Note: {one_line(note)}." for note in answer.notes] + ["Sources:"]
     shown = [s for s in answer.sources if s.cited] or answer.sources
     for source in shown:
         lines.append(f"[{source.n}] {_where(source.hit.path, source.hit.page)}")
+        if source.evidence:
+            lines += [f"    {bold}{one_line(' '.join(sentence.split()))}{reset}" for sentence in source.evidence]
+            continue
         snippet = one_line(" ".join(source.hit.text.split()))
         lines.append(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
     return "\n".join(lines)

@@ -35,9 +35,11 @@ def one_line(text: str) -> str:
     return _LINE_CONTROLS.sub(_visible, str(text))
 
 
-def echo(text: str = "", *, err: bool = False) -> None:
+def echo(text: str = "", *, err: bool = False, styled: bool = False) -> None:
+    """Write a line. ``styled``: the text carries ragcli's own colour codes, and every piece of
+    document text or file name in it has already been through ``one_line`` or ``clean``."""
     stream = sys.stderr if err else sys.stdout
-    stream.write(clean(text) + "\n")
+    stream.write((text if styled else clean(text)) + "\n")
     stream.flush()
 
 

@@ -33,6 +33,8 @@ RETIRED = {
     "generation.passage_tokens": "cutting passages to the sentences nearest the question was never measured to help",
 }
 _HINT = "See configs/default.toml for every setting."
+# Settings outside any section.
+_TOP_LEVEL = ("cache_dir", "state_dir")
 # A settings file is a few kilobytes; a larger one is a mistake (or a device), not read whole.
 _MAX_CONFIG_BYTES = 1 << 20
 
@@ -48,6 +50,10 @@ def default_index_dir(environ: Mapping[str, str]) -> Path:
 
 def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return _user_dir(environ, "XDG_CACHE_HOME", ".cache") / "ragcli"
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    return _user_dir(environ, "XDG_STATE_HOME", ".local/state") / "ragcli"
 
 
 def _coerce(value: Any, target: type, where: str) -> Any:
@@ -116,9 +122,9 @@ def _apply(settings: Settings, overrides: Mapping[str, Any], origin: str, notes:
     for dotted, value in _current_names(overrides, origin, notes).items():
         section, _, key = dotted.partition(".")
         if not key:
-            if section != "cache_dir":
+            if section not in _TOP_LEVEL:
                 raise ConfigError(f"{origin}: unknown setting {dotted!r}", hint=_HINT)
-            top["cache_dir"] = _coerce(value, str, f"{origin} cache_dir")
+            top[section] = _coerce(value, str, f"{origin} {section}")
             continue
         if section not in SECTIONS:
             raise ConfigError(f"{origin}: unknown section [{section}]", hint=_HINT)
@@ -148,8 +154,9 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if environ.get("RAG_INDEX"):
         found["index.dir"] = environ["RAG_INDEX"]
-    if environ.get("RAG_CACHE_DIR"):
-        found["cache_dir"] = environ["RAG_CACHE_DIR"]
+    for name in _TOP_LEVEL:
+        if environ.get(f"RAG_{name.upper()}"):
+            found[name] = environ[f"RAG_{name.upper()}"]
     names = [f"{section}.{key}" for section, cls in SECTIONS.items() for key in typing.get_type_hints(cls)]
     for dotted in names + list(RENAMED) + list(RETIRED):
         variable = "RAG_" + dotted.replace(".", "_").upper()
@@ -199,5 +206,7 @@ def load_settings(
         settings = dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(default_index_dir(environ))))
     if not settings.cache_dir:
         settings = dataclasses.replace(settings, cache_dir=str(default_cache_dir(environ)))
+    if not settings.state_dir:
+        settings = dataclasses.replace(settings, state_dir=str(default_state_dir(environ)))
     validate(settings)
     return dataclasses.replace(settings, notes=tuple(dict.fromkeys(notes)))

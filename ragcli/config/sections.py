@@ -184,6 +184,8 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     parsing: ParsingSettings = field(default_factory=ParsingSettings)
     cache_dir: str = ""
+    # Where ragcli keeps state between runs (the chat history). Empty: $XDG_STATE_HOME/ragcli.
+    state_dir: str = ""
     # What loading noticed for the user (deprecated setting names); not a setting.
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -194,6 +196,10 @@ class Settings:
     @property
     def cache_path(self) -> Path:
         return Path(self.cache_dir).expanduser()
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser()
 
 
 SECTIONS = {

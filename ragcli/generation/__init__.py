@@ -47,6 +47,10 @@ class Generator(Protocol):
 
     def stream_chat(self, messages: Sequence[dict], max_tokens: int, temperature: float) -> Iterator[str]: ...
 
+    def cancel(self) -> None:
+        """Stop the generation in progress, from another thread: it raises KeyboardInterrupt soon."""
+        ...
+
 
 def load_generator(settings: Settings) -> Generator:
     """The generator named by ``generation.model``: "echo" (the fake), a bundled short name, or a GGUF path."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Iterator, Sequence
 
 from ragcli.answer.prompt import REFUSAL
@@ -16,6 +17,10 @@ class EchoGenerator:
 
     def __init__(self, n_ctx: int = 4096) -> None:
         self.n_ctx = n_ctx
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -28,5 +33,10 @@ class EchoGenerator:
         else:
             first_sentence = (split_sentences(match.group(2)) or [""])[0]
             answer = f"{first_sentence} [{match.group(1)}]"
-        for word in answer.split(" ")[:max_tokens]:
-            yield word + " "
+        try:
+            for word in answer.split(" ")[:max_tokens]:
+                if self._cancelled.is_set():
+                    raise KeyboardInterrupt
+                yield word + " "
+        finally:
+            self._cancelled.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -48,6 +49,18 @@ class LlamaGenerator:
             ) from exc
         self.id = model_path.name + (f"+{Path(settings.lora).name}" if settings.lora else "")
         self.n_ctx = self._llm.n_ctx()
+        # llama.cpp reads a prompt in C for seconds without returning to Python, where Ctrl-C is
+        # handled; its abort callback, polled between the graph's steps, stops it within a moment.
+        import llama_cpp
+
+        self._cancelled = threading.Event()
+        self._abort = llama_cpp.ggml_abort_callback(lambda data: self._cancelled.is_set())
+        llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort, None)
+
+    def cancel(self) -> None:
+        """Stop the generation in progress, or the next one to start, from another thread: it
+        raises KeyboardInterrupt."""
+        self._cancelled.set()
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
@@ -60,7 +73,35 @@ class LlamaGenerator:
             repeat_penalty=1.1,
             stream=True,
         )
-        for event in stream:
-            piece = event["choices"][0]["delta"].get("content")
-            if piece:
-                yield piece
+        try:
+            for event in stream:
+                if self._cancelled.is_set():
+                    raise KeyboardInterrupt
+                piece = event["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+        except RuntimeError:
+            if self._cancelled.is_set():  # llama_decode returned "aborted"
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            # A cancel meant this generation (or the one about to start): the next one runs.
+            self._cancelled.clear()
+
+    def score_choices(self, messages: Sequence[dict], choices: Sequence[str]) -> list[float]:
+        """Log-probabilities, normalised over ``choices``, that the reply starts with each choice
+        (its first token): a judge's verdict as a number rather than as free text."""
+        import numpy as np
+
+        firsts = [self._llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)[0] for choice in choices]
+        captured: list[np.ndarray] = []
+
+        def capture(input_ids, scores):
+            if not captured:
+                captured.append(np.array(scores, dtype=np.float64))
+            return scores
+
+        self._llm.create_chat_completion(messages=list(messages), max_tokens=1, temperature=0.0, logits_processor=[capture])
+        logits = captured[0][firsts]
+        shifted = logits - logits.max()
+        return list(shifted - np.log(np.exp(shifted).sum()))

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from ragcli.vocabulary import CLAIM_STOPWORDS, TERM, WORD, normalise, strip_citations
+from ragcli.vocabulary import CLAIM_STOPWORDS, TERM, WORD, normalise, split_prose_sentences, strip_citations
 
 # Quoted or backticked spans (e.g. "^{}", `@{-1}`) are claims to be found verbatim; they are
 # kept among the term claims under this prefix, which no word token can start with.
@@ -152,3 +152,34 @@ def best_lexical_source(claims: Claims, passages: Sequence[str]) -> tuple[int | 
         if support > best_support:
             best, best_support = number, support
     return best, best_support
+
+
+def backing_clauses(sentence: str, question: str, passage: str, limit: int = 2) -> list[str]:
+    """The sentences of ``passage`` that hold what ``sentence`` claims (at most ``limit``, in
+    passage order): the one sharing most of its claims, then one for specific claims
+    still missing. Whole sentences, not clauses: a reader checks a claim against a sentence."""
+    claims = claims_of(sentence, question)
+    clauses = split_prose_sentences(passage)
+    if claims.empty or not clauses:
+        return []
+    found = [terms(clause) | {_LITERAL_MARK + s for s in claims.literals if _quotes(normalise(straight_quotes(clause)), s)} for clause in clauses]
+    specific = {t for t in claims.terms if is_specific(t)}
+
+    def weight(i: int, wanted: set[str]) -> tuple[int, int]:
+        shared = found[i] & wanted
+        return len(shared & specific), len(shared)
+
+    chosen: list[int] = []
+    wanted = set(claims.terms)
+    while len(chosen) < limit:
+        candidates = [i for i in range(len(clauses)) if i not in chosen]
+        if not candidates:
+            break
+        best = max(candidates, key=lambda i: weight(i, wanted))
+        if weight(best, wanted) == (0, 0) or (chosen and not (found[best] & wanted & specific)):
+            break
+        chosen.append(best)
+        wanted -= found[best]
+        if not wanted & specific:
+            break
+    return [clauses[i] for i in sorted(chosen)]

@@ -132,3 +132,34 @@ def test_real_ask_stops_within_a_moment_on_ctrl_c(real_index):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and "interrupted" in err
     assert time.monotonic() - sent < 2.0
+
+
+def test_real_generator_reads_the_shared_prompt_start_once_and_answers_the_same(tmp_path):
+    from ragcli.answer.prompt import FIXED_START, SYSTEM_PROMPT
+    from ragcli.config import load_settings
+    from ragcli.generation import load_generator
+
+    settings = load_settings(environ={"RAG_INDEX": str(tmp_path / "index"), "RAG_CACHE_DIR": str(tmp_path / "cache")})
+    messages = [{"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": FIXED_START[1] + "[1] zlib is thread safe.\n\nQuestion: Is zlib thread safe?"}]
+
+    def answer(generator):
+        return "".join(generator.stream_chat(messages, max_tokens=24, temperature=0.0))
+
+    cold = load_generator(settings)
+    plain = answer(cold)
+    assert cold.warm(*FIXED_START, settings.cache_path) > 10
+    saved = list((settings.cache_path / "models").glob("*.prefix-state"))
+    assert len(saved) == 1 and oct(saved[0].stat().st_mode & 0o777) == "0o600"
+    assert answer(cold) == plain
+    written = saved[0].stat().st_mtime_ns
+
+    warm = load_generator(settings)
+    assert warm.warm(*FIXED_START, settings.cache_path) == cold.warm(*FIXED_START, settings.cache_path)
+    assert saved[0].stat().st_mtime_ns == written, "the saved start was read again instead of loaded"
+    assert answer(warm) == plain
+
+    saved[0].write_bytes(b"not a llama.cpp state")  # damaged: read afresh and saved again
+    again = load_generator(settings)
+    assert again.warm(*FIXED_START, settings.cache_path) > 10 and answer(again) == plain
+    assert saved[0].stat().st_size > 1000

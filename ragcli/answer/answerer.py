@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from ragcli.answer.citation import sources_of
 from ragcli.answer.gate import evidence_gap
-from ragcli.answer.prompt import QUOTE_INSTRUCTION, REFUSAL, build_prompt
+from ragcli.answer.prompt import FIXED_START, QUOTE_INSTRUCTION, REFUSAL, build_prompt
 from ragcli.answer.reasoning import ReasoningFilter
 from ragcli.answer.verify import CheckedDraft, Verifier, load_verifier, verify_draft
 from ragcli.config import Settings
@@ -45,7 +45,13 @@ class Answerer:
     def open(cls, settings: Settings) -> "Answerer":
         searcher = Searcher.open(settings)
         try:
-            return cls(settings, searcher, load_generator(settings))
+            generator = load_generator(settings)
+            try:
+                # The start every prompt shares is read once, on the first run, and then loaded.
+                generator.warm(*FIXED_START, settings.cache_path)
+            except OSError:
+                pass  # a read-only or full cache: the prefix is simply read with each prompt
+            return cls(settings, searcher, generator)
         except BaseException:
             searcher.close()
             raise

@@ -31,6 +31,10 @@ INSTRUCTION = "Answer the question in one or two sentences using only the source
 # verifier's objections instead, it answered about the objections (benchmarks/RESULTS.md,
 # "Answers, third pass").
 QUOTE_INSTRUCTION = "Copy, word for word, the sentence or command from the sources that answers the question."
+# How every prompt begins, whatever the question: the system turn and the opening of the user
+# turn. The generator keeps this part read once for all (Generator.warm).
+SOURCES_HEADING = "Sources:\n"
+FIXED_START = (SYSTEM_PROMPT, SOURCES_HEADING)
 # Added to either instruction for a question in another script than the Latin one.
 IN_THE_QUESTIONS_LANGUAGE = " Answer in the language of the question."
 
@@ -104,7 +108,7 @@ def build_prompt(question: str, hits: Sequence[Hit], count_tokens: Callable[[str
         used += size
     sources = "\n\n".join(blocks) if blocks else "(no sources)"
     language = IN_THE_QUESTIONS_LANGUAGE if script_of(question) else ""
-    return PackedPrompt(body=f"Sources:\n{sources}\n\nQuestion: {question.strip()}", hits=kept, language=language)
+    return PackedPrompt(body=f"{SOURCES_HEADING}{sources}\n\nQuestion: {question.strip()}", hits=kept, language=language)
 
 
 def is_refusal(answer: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 
 from ragcli.config import Settings
@@ -49,6 +50,10 @@ class Generator(Protocol):
 
     def cancel(self) -> None:
         """Stop the generation in progress, from another thread: it raises KeyboardInterrupt soon."""
+        ...
+
+    def warm(self, system: str, user_start: str, cache_dir: Path) -> int:
+        """Read the start every prompt shares once (kept in ``cache_dir``); how many tokens it is."""
         ...
 
 

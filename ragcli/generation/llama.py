@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import itertools
+import json
 import os
 import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from ragcli.config import GenerationSettings
+from ragcli.durable import atomic_write
 from ragcli.errors import ModelError
 
 
@@ -48,6 +53,7 @@ class LlamaGenerator:
                 hint="Check that the file is a complete GGUF model that this llama.cpp build supports.",
             ) from exc
         self.id = model_path.name + (f"+{Path(settings.lora).name}" if settings.lora else "")
+        self._path = model_path
         self.n_ctx = self._llm.n_ctx()
         # llama.cpp reads a prompt in C for seconds without returning to Python, where Ctrl-C is
         # handled; its abort callback, polled between the graph's steps, stops it within a moment.
@@ -56,6 +62,60 @@ class LlamaGenerator:
         self._cancelled = threading.Event()
         self._abort = llama_cpp.ggml_abort_callback(lambda data: self._cancelled.is_set())
         llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort, None)
+
+    def warm(self, system: str, user_start: str, cache_dir: Path) -> int:
+        """Have the fixed start of every prompt (``system`` and the first words of the user turn)
+        read already: from a llama.cpp state file saved beside the assembled models, or read now
+        and saved, so that a later first answer reads only what follows. Returns its tokens."""
+        import llama_cpp
+
+        tokens = self._fixed_tokens(system, user_start)
+        if len(tokens) < 2:
+            return 0
+        key = hashlib.sha256(json.dumps([self._state_identity(), tokens]).encode()).hexdigest()[:16]
+        path = cache_dir / "models" / f"{self.id}.{key}.prefix-state"
+        ctx = self._llm._ctx.ctx
+        if path.is_file():
+            found = (llama_cpp.llama_token * len(tokens))()
+            count = ctypes.c_size_t(0)
+            if llama_cpp.llama_state_load_file(ctx, str(path).encode(), found, len(tokens), ctypes.byref(count)) and list(found)[: count.value] == tokens:
+                self._llm.input_ids[: len(tokens)] = tokens
+                self._llm.n_tokens = len(tokens)
+                return len(tokens)
+            path.unlink(missing_ok=True)  # another llama.cpp's, or damaged: read the prefix afresh
+        self._llm.reset()
+        self._llm.eval(tokens)
+        with atomic_write(path) as tmp:
+            array = (llama_cpp.llama_token * len(tokens))(*tokens)
+            if not llama_cpp.llama_state_save_file(ctx, str(tmp).encode(), array, len(tokens)):
+                raise OSError(f"llama.cpp could not save its state to {tmp}")
+        return len(tokens)
+
+    def _fixed_tokens(self, system: str, user_start: str) -> list[int]:
+        """The tokens two prompts with these starts share, as the model's chat template renders them."""
+        from llama_cpp import llama_chat_format
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return []
+        model = self._llm._model
+        eos, bos = self._llm.token_eos(), self._llm.token_bos()
+        formatter = llama_chat_format.Jinja2ChatFormatter(
+            template=template, eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos],
+        )
+        rendered = []
+        for ending in ("\u2460", "\u2461"):
+            result = formatter(messages=[{"role": "system", "content": system}, {"role": "user", "content": user_start + ending}])
+            rendered.append(self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
+        shared = list(itertools.takewhile(lambda pair: pair[0] == pair[1], zip(*rendered)))
+        return [int(a) for a, _ in shared]
+
+    def _state_identity(self) -> list:
+        import llama_cpp
+
+        info = self._path.stat()
+        return [str(self._path), info.st_size, info.st_mtime_ns, self.n_ctx, self._llm.n_batch, llama_cpp.__version__]
 
     def cancel(self) -> None:
         """Stop the generation in progress, or the next one to start, from another thread: it
@@ -87,21 +147,3 @@ class LlamaGenerator:
         finally:
             # A cancel meant this generation (or the one about to start): the next one runs.
             self._cancelled.clear()
-
-    def score_choices(self, messages: Sequence[dict], choices: Sequence[str]) -> list[float]:
-        """Log-probabilities, normalised over ``choices``, that the reply starts with each choice
-        (its first token): a judge's verdict as a number rather than as free text."""
-        import numpy as np
-
-        firsts = [self._llm.tokenize(choice.encode("utf-8"), add_bos=False, special=False)[0] for choice in choices]
-        captured: list[np.ndarray] = []
-
-        def capture(input_ids, scores):
-            if not captured:
-                captured.append(np.array(scores, dtype=np.float64))
-            return scores
-
-        self._llm.create_chat_completion(messages=list(messages), max_tokens=1, temperature=0.0, logits_processor=[capture])
-        logits = captured[0][firsts]
-        shifted = logits - logits.max()
-        return list(shifted - np.log(np.exp(shifted).sum()))

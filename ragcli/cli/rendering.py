@@ -7,6 +7,7 @@ import sys
 import time
 
 from ragcli.cli.terminal import one_line
+from ragcli.parsing import page_label
 from ragcli.records import EventKind, FileStatus, IngestEvent, IngestReport, SearchResult
 
 
@@ -123,7 +124,8 @@ def render_check(report) -> str:
 
 
 def _where(path: str, page: int | None) -> str:
-    return f"{one_line(path)}, page {page}" if page is not None else one_line(path)
+    label = page_label(path, page)
+    return f"{one_line(path)}, {label}" if label else one_line(path)
 
 
 def render_hits(result: SearchResult) -> str:

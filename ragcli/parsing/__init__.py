@@ -15,7 +15,8 @@ from ragcli.records import ParsedDocument
 # before re-reads every file once (vectors of unchanged chunk text are reused, not recomputed).
 # 2: PDF pages are cut where their bookmarks start.
 # 3: HTML elements hidden by their style (display: none, visibility: hidden) are dropped.
-PARSER_REVISION = 3
+# 4: HTML is read through beautifulsoup4 and lxml (browsers' recovery of broken markup).
+PARSER_REVISION = 4
 
 
 class Parser(Protocol):
@@ -46,6 +47,36 @@ def _plain(data: bytes, path: Path) -> ParsedDocument:
     return parse_plain_text(data, path)
 
 
+def _docx(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.word import parse_docx
+
+    return parse_docx(data, path)
+
+
+def _pptx(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.slides import parse_pptx
+
+    return parse_pptx(data, path)
+
+
+def _odt(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.opendocument import parse_odt
+
+    return parse_odt(data, path)
+
+
+def _epub(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.ebook import parse_epub
+
+    return parse_epub(data, path)
+
+
+def _rtf(data: bytes, path: Path) -> ParsedDocument:
+    from ragcli.parsing.rtf import parse_rtf
+
+    return parse_rtf(data, path)
+
+
 PARSERS: dict[str, Callable[[bytes, Path], ParsedDocument]] = {
     ".pdf": _pdf,
     ".html": _html,
@@ -56,11 +87,34 @@ PARSERS: dict[str, Callable[[bytes, Path], ParsedDocument]] = {
     ".txt": _plain,
     ".text": _plain,
     ".rst": _plain,
+    ".docx": _docx,
+    ".pptx": _pptx,
+    ".odt": _odt,
+    ".epub": _epub,
+    ".rtf": _rtf,
 }
 
-KIND_BY_SUFFIX = {".pdf": "pdf", ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "md", ".markdown": "md"}
+KIND_BY_SUFFIX = {
+    ".pdf": "pdf", ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "md", ".markdown": "md",
+    ".docx": "docx", ".pptx": "pptx", ".odt": "odt", ".epub": "epub", ".rtf": "rtf",
+}
 # The kinds of document the catalog records (what --type accepts); any other suffix is text.
 DOCUMENT_TYPES = tuple(dict.fromkeys([*KIND_BY_SUFFIX.values(), "txt"]))
+# Binary formats: their bytes are not text, so the test for mislabelled binary files skips them.
+_BINARY = {_pdf, _docx, _pptx, _odt, _epub}
+# The formats as a person names them, for messages.
+FORMAT_NAMES = "PDF, HTML, Markdown, text, DOCX, PPTX, ODT, EPUB, RTF"
+
+
+# What a document's `page` counts: a PDF's pages, a PPTX's slides (other kinds have none).
+_PAGE_NAMES = {"pptx": "slide"}
+
+
+def page_label(path: str, page: int | None) -> str:
+    """"page 3" for a PDF, "slide 3" for a PPTX, "" for a document without pages."""
+    if page is None:
+        return ""
+    return f"{_PAGE_NAMES.get(kind_of(Path(path)), 'page')} {page}"
 
 
 def is_supported(path: Path) -> bool:
@@ -79,6 +133,7 @@ def _clean(text: str) -> str:
     return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
 
 
+_MAX_REASON_CHARS = 300
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 # Bytes that never occur in text files (tab, newlines, form feed and ESC excluded).
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
@@ -106,7 +161,7 @@ def parse_document(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocum
         raise DocumentError(f"unsupported file type {path.suffix!r}")
     if not data.strip():
         raise DocumentError("file is empty")
-    if parser is not _pdf and looks_binary(data):
+    if parser not in _BINARY and looks_binary(data):
         raise DocumentError(f"binary content, not {kind_of(path).upper()} text; the file may be mislabelled or damaged")
     try:
         document = parser(data, path, ocr=ocr) if parser is _pdf else parser(data, path)
@@ -117,7 +172,9 @@ def parse_document(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocum
     except MemoryError:
         raise DocumentError("document is too large to parse in memory") from None
     except Exception as exc:  # parser libraries raise many types on malformed input
-        raise DocumentError(f"cannot parse {kind_of(path).upper()}: {type(exc).__name__}: {exc}") from exc
+        # One line, of a readable length: libraries' messages can span lines and quote the input.
+        reason = " ".join(str(exc).split())[:_MAX_REASON_CHARS]
+        raise DocumentError(f"cannot parse {kind_of(path).upper()}: {type(exc).__name__}: {reason}") from exc
     if not any(section.text.strip() for section in document.sections):
         reason = "; ".join(document.warnings) or "no extractable text"
         raise DocumentError(f"no text found ({reason})")

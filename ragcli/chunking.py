@@ -1,6 +1,6 @@
 """Split sections into chunks measured in the embedder's own tokens.
 
-Boundaries follow structure: paragraphs first, then lines, then sentences, then words;
+Boundaries follow structure: paragraphs first, then sentences, then words;
 never mid-word unless a single "word" is itself longer than a chunk. Chunks
 never cross a section, so every chunk keeps one page and one heading path.
 Pure functions over plain data; the token counter is passed in.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
 from ragcli.records import Chunk, Section
-from ragcli.vocabulary import CHUNK_SENTENCE_END, LINE_BREAK, PARAGRAPH_BREAK, near_duplicate_key
+from ragcli.vocabulary import CHUNK_SENTENCE_END, PARAGRAPH_BREAK, near_duplicate_key
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -124,17 +124,12 @@ def _units(text: str, count: TokenCounter, limit: int) -> Iterator[tuple[str, in
         if size <= limit:
             yield paragraph, size
             continue
-        # Lines next: a table row ("Name: size; Default: 10") or a line of code stays whole.
-        for line, line_size in _sized(count, _pieces(LINE_BREAK, paragraph), limit):
-            if line_size <= limit:
-                yield line, line_size
-                continue
-            for sentence, sentence_size in _sized(count, _pieces(CHUNK_SENTENCE_END, line), limit):
-                if sentence_size <= limit:
-                    yield sentence, sentence_size
-                else:
-                    pieces = _split_words(sentence, count, limit)
-                    yield from zip(pieces, _count(count, pieces))
+        for sentence, sentence_size in _sized(count, _pieces(CHUNK_SENTENCE_END, paragraph), limit):
+            if sentence_size <= limit:
+                yield sentence, sentence_size
+            else:
+                pieces = _split_words(sentence, count, limit)
+                yield from zip(pieces, _count(count, pieces))
 
 
 def _pack(units: Iterable[tuple[str, int]], plan: ChunkingPlan) -> Iterator[str]:

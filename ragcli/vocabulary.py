@@ -79,7 +79,6 @@ CLAUSE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 # Changing it changes every index's chunks (parsing.PARSER_REVISION).
 CHUNK_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=[\"'(\[]?[A-Z0-9<`\-])|\n")
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-LINE_BREAK = re.compile(r"\n")
 
 
 def split_sentences(text: str) -> list[str]:

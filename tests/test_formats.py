@@ -36,7 +36,7 @@ def test_docx_keeps_its_heading_path_and_names_every_table_cell_by_its_column(tm
     options = sections[("Installing", "Options")]
     assert "Use --force to overwrite existing files." in options
     # The header row is not a row of its own: it names the cells of every row after it.
-    assert "Name: option0; Default: 0\nName: option1; Default: 1" in options
+    assert "Name: option0; Default: 0\n\nName: option1; Default: 1" in options
     assert "Name: Default" not in options and all(s.page is None for s in document.sections)
 
 
@@ -60,7 +60,7 @@ def test_pptx_slides_are_pages_with_their_titles_notes_and_tables(tmp_path):
     assert pages == [
         (1, ("Quarterly plan",), "Ship the lemur release in March"),
         (1, ("Quarterly plan", "Notes"), "Mention the beta testers"),
-        (2, ("Regional sales",), "Region: North; Sales: 1210\nRegion: South; Sales: 877"),
+        (2, ("Regional sales",), "Region: North; Sales: 1210\n\nRegion: South; Sales: 877"),
         # The hidden third slide is left out; the fourth keeps the number the deck shows.
         (4, ("Risks",), "The supplier of capybara parts may be late"),
     ]
@@ -84,7 +84,7 @@ def test_odt_headings_tables_and_lists(tmp_path):
     assert document.kind == "odt" and document.title == "Marsh birds"
     sections = by_heading(document)
     assert sections[("Birds",)] == "The heron stands still, then strikes."
-    assert sections[("Birds", "Sizes")] == "Bird: heron; Length: 1 m\nBird: egret; Length: 0.9 m\n\nwades in water\n\nnests in reeds"
+    assert sections[("Birds", "Sizes")] == "Bird: heron; Length: 1 m\n\nBird: egret; Length: 0.9 m\n\nwades in water\n\nnests in reeds"
 
 
 def test_rtf_text_code_page_and_table_rows(tmp_path):

@@ -96,10 +96,10 @@ class SectionBuilder:
         self.glue_next = False
 
     def lines(self, values: list[str]) -> None:
-        """A table: one block, a row per line, so it is split between rows only when it must be."""
+        """Blocks of their own, one per value: a table's rows, which the chunker then never cuts
+        (it cuts a paragraph that is too long at sentence ends, and "; Default: 10" is one)."""
         self.end_block()
-        if values:
-            self.blocks.append("\n".join(values))
+        self.blocks.extend(value for value in values if value)
         self.glue_next = False
 
     def table(self, rows: Sequence[tuple[list[str], bool]]) -> None:

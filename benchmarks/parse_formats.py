@@ -6,6 +6,10 @@ twice in the same run: with today's parser and with the parser of REV (default: 
 beautifulsoup4, loaded from git), on the same files, in the same conditions.
 
     python benchmarks/parse_formats.py --html DIR --pdf DIR --docx DIR --odt DIR --rtf DIR --pptx DIR --epub DIR [--old-html-rev REV] [--out FILE]
+    python benchmarks/parse_formats.py --stress [--old-html-rev REV]
+
+``--stress`` parses the hostile pages of tests/test_hostile_files.py (200,000-deep nesting, 200,000
+unclosed tags, a 20 MB one-line page of text, 20 MB of minified markup) with both HTML parsers.
 """
 
 from __future__ import annotations
@@ -64,6 +68,24 @@ def measure(kind: str, folder: Path, parser_file: str = "") -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def stress_pages(folder: Path) -> dict[str, Path]:
+    depth = 200_000
+    filler = "".join(f"word{i} " for i in range(150)) + "<b>bold</b> "
+    row = "<p>The axolotl regenerates its limbs.</p><div class='x'><a href='#'>link</a></div>"
+    pages = {
+        "200,000-deep nesting": "<div>" * depth + "<p>The okapi lives deep.</p>" + "</div>" * depth,
+        "200,000 unclosed tags": "<span><b>" * depth + "The quokka is unclosed.",
+        "20 MB one-line page": "<html><body><p>The axolotl.</p><p>" + filler * (20_000_000 // len(filler) + 1) + "</p></body></html>",
+        "20 MB minified markup": "<html><body>" + row * (20_000_000 // len(row)) + "</body></html>",
+    }
+    found = {}
+    for n, (name, text) in enumerate(pages.items()):
+        (folder / str(n)).mkdir()
+        (folder / str(n) / "page.html").write_text(text)
+        found[name] = folder / str(n)
+    return found
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, parser_file, files = sys.argv[2], sys.argv[4], sys.argv[5:]
@@ -73,10 +95,19 @@ def main() -> None:
     for kind in SUFFIXES:
         parser.add_argument(f"--{kind}", type=Path, help=f"Folder of real {kind.upper()} files.")
     parser.add_argument("--old-html-rev", default="main", help="Git revision whose ragcli/parsing/html.py is 'before'.")
+    parser.add_argument("--stress", action="store_true", help="The hostile HTML pages, both parsers.")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as work:
+        if args.stress:
+            old = Path(work) / "old_html.py"
+            old.write_text(subprocess.run(["git", "-C", str(ROOT), "show", f"{args.old_html_rev}:ragcli/parsing/html.py"],
+                                          capture_output=True, text=True, check=True).stdout)
+            (Path(work) / "pages").mkdir()
+            for name, folder in stress_pages(Path(work) / "pages").items():
+                rows[f"{name}, streaming extractor"] = measure("html", folder, str(old))
+                rows[f"{name}, beautifulsoup4 + lxml"] = measure("html", folder)
         for kind in SUFFIXES:
             folder = getattr(args, kind)
             if folder is None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+from contextlib import contextmanager
 
 import pytest
 
@@ -62,17 +62,24 @@ class Watching:
         return [e for e in self.events if e.kind is WatchEventKind.SYNCED]
 
 
+@contextmanager
+def watching_notes(settings, tmp_path, name: str, text: str):
+    """A folder holding one note, watched, once the note is searchable: (folder, Watching)."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / name).write_text(text)
+    with Watching(settings, [folder]) as watching:
+        eventually(lambda: found(settings, text.split()[1]) == {name})  # the first re-sync catches up
+        yield folder, watching
+
+
 @pytest.fixture
 def quick(settings):
     return dataclasses.replace(settings, watch=dataclasses.replace(settings.watch, quiet_ms=100, wait_s=30.0))
 
 
 def test_search_follows_files_created_modified_renamed_and_deleted(quick, tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "old.md").write_text("# Old\n\nThe aardvark note was here first.")
-    with Watching(quick, [folder]) as watching:
-        eventually(lambda: found(quick, "aardvark") == {"old.md"})  # the first re-sync catches up
+    with watching_notes(quick, tmp_path, "old.md", "The aardvark note was here first.") as (folder, watching):
         (folder / "new.md").write_text("# New\n\nThe bandicoot burrows at night.")
         eventually(lambda: found(quick, "bandicoot") == {"new.md"})
         (folder / "new.md").write_text("# New\n\nThe cassowary replaced the bandicoot story.")
@@ -92,11 +99,7 @@ def test_search_follows_files_created_modified_renamed_and_deleted(quick, tmp_pa
 
 
 def test_bad_files_and_a_vanished_folder_do_not_stop_it(quick, tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "good.md").write_text("The echidna lays eggs.")
-    with Watching(quick, [folder]) as watching:
-        eventually(lambda: found(quick, "echidna") == {"good.md"})
+    with watching_notes(quick, tmp_path, "good.md", "The echidna lays eggs.") as (folder, watching):
         (folder / "bad.pdf").write_bytes(os.urandom(4096))
         (folder / "bad.docx").write_bytes(b"not a zip at all")
         eventually(lambda: any({os.path.basename(f.path) for f in e.report.failed} >= {"bad.pdf", "bad.docx"} for e in watching.synced()))
@@ -113,11 +116,7 @@ def test_bad_files_and_a_vanished_folder_do_not_stop_it(quick, tmp_path):
 
 
 def test_it_waits_for_another_writer_and_never_writes_beside_it(quick, tmp_path):
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "a.md").write_text("The hoatzin smells of manure.")
-    with Watching(quick, [folder]) as watching:
-        eventually(lambda: found(quick, "hoatzin") == {"a.md"})
+    with watching_notes(quick, tmp_path, "a.md", "The hoatzin smells of manure.") as (folder, watching):
         before = len(watching.synced())
         with writer_lock(quick.index_path, 0):  # as a cron run or `rag ingest` holds it
             (folder / "b.md").write_text("The ibis probes the mud.")

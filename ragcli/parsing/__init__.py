@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -29,52 +30,24 @@ def _pdf(data: bytes, path: Path, ocr: bool = False) -> ParsedDocument:
     return parse_pdf(data, path, ocr=ocr)
 
 
-def _html(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.html import parse_html
+def _lazy(module: str, name: str) -> Callable[[bytes, Path], ParsedDocument]:
+    """The parser ``module.name``, imported on first use: `rag --help` loads no parser library."""
 
-    return parse_html(data, path)
+    def parse(data: bytes, path: Path) -> ParsedDocument:
+        return getattr(importlib.import_module(module), name)(data, path)
 
-
-def _markdown(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.text import parse_markdown
-
-    return parse_markdown(data, path)
+    parse.__name__ = name
+    return parse
 
 
-def _plain(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.text import parse_plain_text
-
-    return parse_plain_text(data, path)
-
-
-def _docx(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.word import parse_docx
-
-    return parse_docx(data, path)
-
-
-def _pptx(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.slides import parse_pptx
-
-    return parse_pptx(data, path)
-
-
-def _odt(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.opendocument import parse_odt
-
-    return parse_odt(data, path)
-
-
-def _epub(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.ebook import parse_epub
-
-    return parse_epub(data, path)
-
-
-def _rtf(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.rtf import parse_rtf
-
-    return parse_rtf(data, path)
+_html = _lazy("ragcli.parsing.html", "parse_html")
+_markdown = _lazy("ragcli.parsing.text", "parse_markdown")
+_plain = _lazy("ragcli.parsing.text", "parse_plain_text")
+_docx = _lazy("ragcli.parsing.word", "parse_docx")
+_pptx = _lazy("ragcli.parsing.slides", "parse_pptx")
+_odt = _lazy("ragcli.parsing.opendocument", "parse_odt")
+_epub = _lazy("ragcli.parsing.ebook", "parse_epub")
+_rtf = _lazy("ragcli.parsing.rtf", "parse_rtf")
 
 
 PARSERS: dict[str, Callable[[bytes, Path], ParsedDocument]] = {

@@ -357,3 +357,27 @@ def test_entities_would_never_be_expanded_by_the_libraries_either(tmp_path):
     (tmp_path / "b.docx").write_bytes(data)
     text = "\n".join(p.text for p in docx.Document(str(tmp_path / "b.docx")).paragraphs)
     assert "wombat" in text and "swordfish" not in text
+
+
+def test_password_protected_odt_and_drm_epub_say_so(tmp_path):
+    from ragcli.errors import DocumentError
+    from ragcli.parsing import parse_document
+
+    odt = office.make_odt(tmp_path / "a.odt").read_bytes()
+    manifest = b'<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">' \
+               b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">' \
+               b'<manifest:encryption-data manifest:checksum-type="SHA1"/></manifest:file-entry></manifest:manifest>'
+    with pytest.raises(DocumentError, match="ODT is password-protected"):
+        parse_document(office.rewrite_part(odt, "META-INF/manifest.xml", manifest), Path("locked.odt"))
+    epub = office.make_epub(tmp_path / "a.epub").read_bytes()
+
+    def encryption(uri: str) -> bytes:
+        return (b'<?xml version="1.0"?><encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                b'<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"><CipherData><CipherReference URI="'
+                + uri.encode() + b'"/></CipherData></EncryptedData></encryption>')
+
+    with pytest.raises(DocumentError, match=r"EPUB is encrypted \(DRM\)"):
+        parse_document(office.rewrite_part(epub, "META-INF/encryption.xml", encryption("EPUB/c1.xhtml")), Path("drm.epub"))
+    # Obfuscated fonts, which stores add to DRM-free books too, are not text: the book reads.
+    fonts_only = parse_document(office.rewrite_part(epub, "META-INF/encryption.xml", encryption("EPUB/fonts/a.otf")), Path("f.epub"))
+    assert "kingfisher" in fonts_only.sections[0].text

@@ -70,6 +70,7 @@ def watching_notes(settings, tmp_path, name: str, text: str):
     (folder / name).write_text(text)
     with Watching(settings, [folder]) as watching:
         eventually(lambda: found(settings, text.split()[1]) == {name})  # the first re-sync catches up
+        eventually(lambda: bool(watching.synced()))  # ... and has returned
         yield folder, watching
 
 
@@ -118,7 +119,7 @@ def test_bad_files_and_a_vanished_folder_do_not_stop_it(quick, tmp_path):
 def test_it_waits_for_another_writer_and_never_writes_beside_it(quick, tmp_path):
     with watching_notes(quick, tmp_path, "a.md", "The hoatzin smells of manure.") as (folder, watching):
         before = len(watching.synced())
-        with writer_lock(quick.index_path, 0):  # as a cron run or `rag ingest` holds it
+        with writer_lock(quick.index_path, TIMEOUT):  # as a cron run or `rag ingest` holds it
             (folder / "b.md").write_text("The ibis probes the mud.")
             time.sleep(2.0)
             assert found(quick, "ibis") == set() and len(watching.synced()) == before
@@ -141,6 +142,7 @@ def test_the_command_logs_like_cron_and_stops_cleanly(tmp_path, stop_signal):
         eventually(lambda: found(settings, "jacana") == {"a.md"})
         (folder / "b.md").write_text("The kakapo cannot fly.")
         eventually(lambda: found(settings, "kakapo") == {"b.md"})
+        time.sleep(1.0)  # the re-sync's summary is logged just after its commit; a signal before it cuts it short
         process.send_signal(stop_signal)
         out, err = process.communicate(timeout=TIMEOUT)
     finally:

@@ -93,4 +93,3 @@ def _refuse_entities(package: zipfile.ZipFile, part: zipfile.ZipInfo, name: str)
             f"{name} part {part.filename!r} declares XML entities (a DTD), which ragcli never expands; "
             "the file is left out (no real document needs them: it may be built to attack XML parsers)"
         )
-

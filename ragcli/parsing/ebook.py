@@ -58,7 +58,7 @@ def parse_epub(data: bytes, path: Path) -> ParsedDocument:
     import ebooklib
     from ebooklib import epub
 
-    # The NCX is read for the table of contents only when the book has no EPUB 3 navigation.
+    # EPUB 2 books have their table of contents in the NCX only: it is read.
     book = epub.read_epub(io.BytesIO(data), {"ignore_ncx": False})
     titles = _chapter_titles(book.toc)
     sections: list[Section] = []

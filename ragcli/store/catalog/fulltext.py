@@ -35,12 +35,12 @@ class FullText:
     def add(self, chunk_id: int, text: str, context: str) -> None:
         self._db.execute("INSERT INTO chunk_terms(rowid, text, context) VALUES (?, ?, ?)", (chunk_id, text, context))
         row = grams_row(text, context)
-        if row is not None:
+        if row is not None and self.has_grams():  # a catalog an older ragcli created gains it when a writer opens it
             self._db.execute("INSERT INTO chunk_grams(rowid, text, context) VALUES (?, ?, ?)", (chunk_id, *row))
 
     def delete_of_documents(self, document_ids: Sequence[int]) -> None:
         """Remove the rows of these documents' chunks (call before the chunks go)."""
-        for table in (WORDS, GRAMS):
+        for table in (WORDS, GRAMS) if self.has_grams() else (WORDS,):
             self._db.executemany(
                 f"DELETE FROM {table} WHERE rowid IN (SELECT id FROM chunks WHERE document_id = ?)", [(i,) for i in document_ids]
             )

@@ -112,7 +112,9 @@ def main() -> None:
     wanted = [name for name in args.only.split(",") if name]
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "settings": flags, "rows": {}}
     for name, make in rows.items():
-        if wanted and not any(w in name for w in wanted):
+        key = name.removeprefix("ragcli ")
+        # "hybrid" is that row alone, "dense" the dense-only row; a "+" row is asked for by its name.
+        if wanted and not any(key == w or (key.split()[0] == w and "+" not in key) or ("+" in w and w in key) for w in wanted):
             continue
         results["rows"][name] = run_queries(name, questions, make(), work, args.qa)
         print(table_line(name, results["rows"][name]), flush=True)

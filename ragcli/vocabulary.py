@@ -22,6 +22,24 @@ IDENTIFIER = re.compile(r"\w+(?:[-_.:/]+\w+)+", re.UNICODE)
 TERM = re.compile(r"(?:--?|~/\.?|\.)?\w[\w.\-/@~%:]*\w|\w")
 # Variant for pointing words in conversation: the apostrophe keeps "it's" one word.
 CONVERSATION_WORD = re.compile(r"[\w']+")
+# A run of Chinese, Japanese or Korean script (Han, kana, Hangul, half-width katakana). These
+# languages do not put spaces between words, so to the full-text index (unicode61) a whole run
+# is one word and a search for any word inside it finds nothing.
+CJK_RUN = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]+"
+)
+
+
+def cjk_grams(text: str) -> list[str]:
+    """The overlapping character pairs of each CJK run ("全文検索" -> 全文 文検 検索; a lone
+    character stands for itself): the words of CJK text as the CJK full-text index sees them.
+    Pairs rather than triples: most Chinese and Japanese words are two characters long
+    (benchmarks/RESULTS.md, "More formats, HTML through beautifulsoup4, CJK, watch")."""
+    grams: list[str] = []
+    for run in CJK_RUN.findall(text):
+        grams += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    return grams
 
 
 # -- stopwords --------------------------------------------------------------

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ragcli.parsing import is_supported
+from ragcli.parsing import FORMAT_NAMES, is_supported
 
 
 class Skip(StrEnum):
@@ -77,5 +77,5 @@ def _candidate(path: Path, root: Path, resolved_roots: Sequence[Path], explicit:
     if not stat.S_ISREG(mode):
         return Candidate(path=path, root=root, problem="not a regular file (device, FIFO or socket)")
     if explicit and not is_supported(path):
-        return Candidate(path=path, root=root, problem=f"unsupported file type {path.suffix or '(no extension)'!r}; supported: PDF, HTML, Markdown, text")
+        return Candidate(path=path, root=root, problem=f"unsupported file type {path.suffix or '(no extension)'!r}; supported: {FORMAT_NAMES}")
     return Candidate(path=path, root=root)

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "onnx", "faiss", "llama_cpp", "tokenizers", "pypdf", "bs4")
+HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "onnx", "faiss", "llama_cpp", "tokenizers", "pypdf", "bs4",
+         "lxml", "docx", "pptx", "odfdo", "ebooklib", "striprtf", "watchfiles")
 
 # Runs the real CLI (main() without its fast exit) in a fresh interpreter, then reports which heavy modules it imported.
 PROBE = (

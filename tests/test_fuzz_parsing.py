@@ -1,4 +1,5 @@
-"""Fuzzing: hundreds of mutated PDFs and HTML pages, generated here from a fixed seed.
+"""Fuzzing: hundreds of mutated PDFs, HTML pages and Office and e-book files (DOCX, PPTX, ODT,
+EPUB, RTF), generated here from a fixed seed.
 
 Every file must end as a document with text or as a one-line reason; none may crash a
 worker silently, hang the run, or stop the files after it from being parsed.
@@ -13,6 +14,7 @@ from ragcli.config import ParsingSettings
 from ragcli.ingest import ingest
 from ragcli.parsing.pool import ParserPool
 from ragcli.retrieval.searcher import search
+from tests import office_factory
 from tests.pdf_factory import make_pdf
 
 SEED = 20261129
@@ -96,15 +98,51 @@ def fuzz_files(folder: Path, count: int) -> list[Path]:
     return paths
 
 
-def test_hundreds_of_mutated_files_each_get_text_or_a_reason(tmp_path):
-    paths = fuzz_files(tmp_path, 250)  # 500 files
-    settings = ParsingSettings(timeout_s=20, workers=2)
-    outcomes = []
-    with ParserPool(settings) as pool:
-        for path, outcome in pool.parse_in_order(paths, str):
-            outcomes.append((path, outcome))
-        assert pool.fallback == ""
-    assert [path for path, _ in outcomes] == paths  # input order, nothing lost
+XML_FRAGMENTS = [b"<", b">", b"</w:p>", b"<w:p>", b"&", b"&#x110000;", b"<![CDATA[", b"<?xml", b"<a:t>" * 40,
+                 b"</a:t>" * 40, b"<text:h>", b'text:outline-level="99999999"', b"\x00", b"\xff\xfe", b"<html>", b"<!--"]
+
+
+def mutate_package(data: bytes, suffix: str, rng: random.Random) -> bytes:
+    """Half the time the bytes of the package; otherwise its main XML part, re-packed, so that
+    the format library itself meets broken XML rather than a zip that fails its checksum."""
+    if suffix == ".rtf" or rng.random() < 0.4:
+        return mutate_bytes(data, rng)
+    import io
+    import zipfile
+
+    part = office_factory.main_part(suffix)
+    xml = bytearray(zipfile.ZipFile(io.BytesIO(data)).read(part))
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(len(xml))
+        operation = rng.random()
+        if operation < 0.3:
+            xml[at:at] = rng.choice(XML_FRAGMENTS)
+        elif operation < 0.5:
+            del xml[at : at + rng.randint(1, 40)]
+        else:  # text that stays well-formed: odd characters, huge numbers, right-to-left overrides
+            texts = [i + 1 for i in range(len(xml) - 1) if xml[i] == ord(">") and xml[i + 1] != ord("<")]
+            if texts:
+                at = rng.choice(texts)
+                xml[at:at] = rng.choice(["\u202e", "\u2603" * 50, "99999999999", "&amp;"]).encode()
+    return office_factory.rewrite_part(data, part, bytes(xml))
+
+
+def fuzz_packages(folder: Path, count: int) -> list[Path]:
+    rng = random.Random(SEED + 1)
+    bases = {suffix: make(folder / f"base{suffix}").read_bytes() for suffix, make in office_factory.MAKERS.items()}
+    for suffix in bases:
+        (folder / f"base{suffix}").unlink()
+    paths: list[Path] = []
+    for index in range(count):
+        suffix = rng.choice(sorted(bases))
+        path = folder / f"fuzz-{index:03d}{suffix}"
+        path.write_bytes(mutate_package(bases[suffix], suffix, rng))
+        paths.append(path)
+    return paths
+
+
+def check_outcomes(outcomes) -> int:
+    """Each outcome is a storable document with text or a one-line reason; how many parsed."""
     parsed = 0
     for path, outcome in outcomes:
         if outcome.document is not None:
@@ -116,12 +154,38 @@ def test_hundreds_of_mutated_files_each_get_text_or_a_reason(tmp_path):
         else:
             assert outcome.error and "\n" not in outcome.error, (path, outcome.error)
             assert "crashed" not in outcome.error and "took longer" not in outcome.error, (path, outcome.error)
+    return parsed
+
+
+def test_hundreds_of_mutated_office_and_ebook_files_each_get_text_or_a_reason(tmp_path):
+    paths = fuzz_packages(tmp_path, 300)
+    with ParserPool(ParsingSettings(timeout_s=20, workers=2)) as pool:
+        outcomes = list(pool.parse_in_order(paths, str))
+        assert pool.fallback == ""
+    assert [path for path, _ in outcomes] == paths
+    parsed = check_outcomes(outcomes)
+    assert 60 < parsed < len(paths)
+    for suffix in office_factory.MAKERS:  # every kind both survives some mutations and fails on others
+        kind = [outcome.document is not None for path, outcome in outcomes if path.suffix == suffix]
+        assert any(kind) and not all(kind), suffix
+
+
+def test_hundreds_of_mutated_files_each_get_text_or_a_reason(tmp_path):
+    paths = fuzz_files(tmp_path, 250)  # 500 files
+    settings = ParsingSettings(timeout_s=20, workers=2)
+    outcomes = []
+    with ParserPool(settings) as pool:
+        for path, outcome in pool.parse_in_order(paths, str):
+            outcomes.append((path, outcome))
+        assert pool.fallback == ""
+    assert [path for path, _ in outcomes] == paths  # input order, nothing lost
+    parsed = check_outcomes(outcomes)
     # The mutations must leave a real mix: many files still readable, many broken.
     assert 100 < parsed < len(paths)
 
 
 def test_ingest_of_a_fuzzed_folder_keeps_the_good_files(settings, docs):
-    paths = fuzz_files(docs, 40)
+    paths = fuzz_files(docs, 40) + fuzz_packages(docs, 40)
     report = ingest(settings, [docs])
     failed = {f.path for f in report.failed}
     assert report.indexed + len(failed) == len(paths) + 5

@@ -16,6 +16,7 @@ import pytest
 from ragcli.ingest import ingest
 from ragcli.retrieval.searcher import search
 from ragcli.status import index_status
+from tests import office_factory as office
 from tests.conftest import SAMPLE_DOCS
 from tests.pdf_factory import bomb_stream, encrypt_pdf, make_pdf, make_scanned_pdf
 
@@ -307,3 +308,76 @@ def test_parsing_falls_back_in_process_when_no_worker_can_start(settings, docs, 
     monkeypatch.setattr(pool.sys, "executable", "/nonexistent/python")
     report = ingest(settings, [docs])
     assert report.indexed == 5 and report.failed == []
+
+
+# Office and e-book packages (issue 16): each hostile variant of a good file, by name.
+HOSTILE = {
+    "bomb": (lambda data, suffix: office.bomb(data, suffix, 400_000_000), "possible zip bomb"),
+    "huge-part": (lambda data, suffix: office.huge_xml_part(data, suffix, 200), "possible zip bomb"),
+    "laughs": (office.with_entities, "declares XML entities (a DTD), which ragcli never expands"),
+    "encrypted": (lambda data, suffix: office.encrypted_zip(data), "is an encrypted zip; decrypt it"),
+    "password": (lambda data, suffix: office.OLE_HEADER, "is password-protected"),
+    "truncated": (lambda data, suffix: data[: len(data) * 2 // 3], "damaged or truncated zip"),
+    "not-a-zip": (lambda data, suffix: b"Dear reader, this is a letter saved with the wrong name.\n" * 20, "(no zip signature)"),
+}
+
+
+@pytest.mark.parametrize("suffix", [".docx", ".pptx", ".odt", ".epub"])
+def test_hostile_packages_are_refused_by_name_and_the_run_keeps_everything_else(tmp_path, settings, docs, suffix):
+    good = office.MAKERS[suffix](tmp_path / f"good{suffix}").read_bytes()
+    (docs / f"kept{suffix}").write_bytes(good)
+    ingest(settings, [docs])
+    (docs / f"kept{suffix}").write_bytes(office.encrypted_zip(good))  # a good file turns bad: its old version stays
+    secret = tmp_path / "secret.txt"
+    secret.write_text("The password of the vault is swordfish.")
+    for name, (make, _) in HOSTILE.items():
+        (docs / f"{name}{suffix}").write_bytes(make(good, suffix))
+    (docs / f"external{suffix}").write_bytes(office.with_entities(good, suffix, external=str(secret)))
+    report = ingest(settings, [docs])
+    failed = {os.path.basename(f.path): f.error for f in report.failed}
+    for name, (_, reason) in HOSTILE.items():
+        assert reason in failed.pop(f"{name}{suffix}"), name
+    assert "declares XML entities" in failed.pop(f"external{suffix}")
+    assert "encrypted zip" in failed.pop(f"kept{suffix}") and failed == {}
+    marker = {".docx": "wombat", ".pptx": "lemur", ".odt": "heron", ".epub": "kingfisher"}[suffix]
+    assert search(settings, marker, k=1).hits[0].path == str(docs / f"kept{suffix}")
+    hits = search(settings, "EAR99 export control classification", k=3).hits
+    assert (hits[0].path, hits[0].page) == (str(docs / "zlib-faq.pdf"), 6)
+    assert not any("swordfish" in h.text or "lollol" in h.text for h in search(settings, "swordfish vault lol", k=10).hits)
+
+
+def test_entities_would_never_be_expanded_by_the_libraries_either(tmp_path):
+    """Behind the refusal: python-docx reads XML with entities left unresolved, so even a part the
+    check let through could not pull in a file."""
+    import docx
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("swordfish")
+    data = office.with_entities(office.make_docx(tmp_path / "a.docx").read_bytes(), ".docx", external=str(secret))
+    (tmp_path / "b.docx").write_bytes(data)
+    text = "\n".join(p.text for p in docx.Document(str(tmp_path / "b.docx")).paragraphs)
+    assert "wombat" in text and "swordfish" not in text
+
+
+def test_password_protected_odt_and_drm_epub_say_so(tmp_path):
+    from ragcli.errors import DocumentError
+    from ragcli.parsing import parse_document
+
+    odt = office.make_odt(tmp_path / "a.odt").read_bytes()
+    manifest = b'<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">' \
+               b'<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">' \
+               b'<manifest:encryption-data manifest:checksum-type="SHA1"/></manifest:file-entry></manifest:manifest>'
+    with pytest.raises(DocumentError, match="ODT is password-protected"):
+        parse_document(office.rewrite_part(odt, "META-INF/manifest.xml", manifest), Path("locked.odt"))
+    epub = office.make_epub(tmp_path / "a.epub").read_bytes()
+
+    def encryption(uri: str) -> bytes:
+        return (b'<?xml version="1.0"?><encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+                b'<EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"><CipherData><CipherReference URI="'
+                + uri.encode() + b'"/></CipherData></EncryptedData></encryption>')
+
+    with pytest.raises(DocumentError, match=r"EPUB is encrypted \(DRM\)"):
+        parse_document(office.rewrite_part(epub, "META-INF/encryption.xml", encryption("EPUB/c1.xhtml")), Path("drm.epub"))
+    # Obfuscated fonts, which stores add to DRM-free books too, are not text: the book reads.
+    fonts_only = parse_document(office.rewrite_part(epub, "META-INF/encryption.xml", encryption("EPUB/fonts/a.otf")), Path("f.epub"))
+    assert "kingfisher" in fonts_only.sections[0].text

@@ -186,7 +186,7 @@ done</code></pre><table><thead><tr><th>Option</th><th>Default</th></tr></thead>
 <tbody><tr><td>--depth</td><td>1</td></tr><tr><td>--jobs</td><td>4</td></tr></tbody></table></body></html>"""
     text = parse("ref.html", html).sections[0].text
     assert 'for i in 1 2 3; do\n    echo "$i"   # keep   spacing\ndone' in text
-    assert "Option: --depth; Default: 1\nOption: --jobs; Default: 4" in text
+    assert "Option: --depth; Default: 1\n\nOption: --jobs; Default: 4" in text
 
 
 def test_boilerplate_repeated_on_pages_is_stored_once():

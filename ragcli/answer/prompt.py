@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ragcli.parsing import page_label
 from ragcli.records import Hit
 from ragcli.vocabulary import normalise, script_of
 
@@ -79,7 +80,8 @@ def _attribute(text: str) -> str:
 
 
 def _passage(n: int, hit: Hit) -> str:
-    where = _attribute(os.path.basename(hit.path) + (f", page {hit.page}" if hit.page is not None else ""))
+    label = page_label(hit.path, hit.page)
+    where = _attribute(os.path.basename(hit.path) + (f", {label}" if label else ""))
     heading = _attribute(" > ".join(hit.headings[-2:]))
     # Document text (headings and file names included) must not be able to close the quote and speak as the prompt.
     body = _TAG_BREAKOUT.sub("(source", hit.text)

@@ -1,7 +1,7 @@
 """The `rag` command: each command parses options, calls one library function, renders the result.
 
 ``app`` holds the Typer app, the global options and the error boundary; the commands live in
-``indexing`` (ingest, status, sources, check, schedule), ``querying`` (search, ask), ``chat``
+``indexing`` (ingest, status, sources, check, schedule), ``watching`` (watch), ``querying`` (search, ask), ``chat``
 and ``evaluating`` (eval); ``rendering`` turns results into text for a person.
 """
 
@@ -11,10 +11,10 @@ import os
 import sys
 
 from ragcli.cli.app import app
-from ragcli.cli import chat, evaluating, indexing, querying  # noqa: F401  (each registers its commands on `app`)
+from ragcli.cli import chat, evaluating, indexing, querying, watching  # noqa: F401  (each registers its commands on `app`)
 
 # `rag --help` lists the commands in the order a user meets them.
-_ORDER = ("ingest", "search", "ask", "chat", "status", "check", "schedule", "eval")
+_ORDER = ("ingest", "watch", "search", "ask", "chat", "status", "check", "schedule", "eval")
 app.registered_commands.sort(key=lambda command: _ORDER.index(command.name or command.callback.__name__))
 
 __all__ = ["app", "main", "run"]

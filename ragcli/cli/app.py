@@ -27,7 +27,7 @@ EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     name="rag",
-    help="Local-first RAG: ingest PDF, HTML, Markdown and text; search them; ask questions answered with citations.",
+    help="Local-first RAG: ingest PDF, HTML, Markdown, text, Word, slides and e-books; search them; ask questions answered with citations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -16,7 +16,7 @@ PathOption = typer.Option(
     None, "--path", metavar="GLOB",
     help="Only documents matching GLOB (repeatable): '*.pdf', 'howto/*', '~/docs/manuals'; '*' stays in one folder, '**' crosses folders.",
 )
-TypeOption = typer.Option(None, "--type", metavar="pdf|html|md|txt", help="Only documents of this type (repeatable).")
+TypeOption = typer.Option(None, "--type", metavar="pdf|html|md|docx|pptx|odt|epub|rtf|txt", help="Only documents of this type (repeatable).")
 WaitOption = typer.Option(0.0, "--wait", min=0, help="Seconds to wait for a running ingest to finish.")
 
 ModelOption = typer.Option(None, "--model", help="Generator: bundled name (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b) or GGUF path.")

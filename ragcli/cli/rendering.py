@@ -7,10 +7,12 @@ import sys
 import time
 
 from ragcli.cli.terminal import one_line
+from ragcli.parsing import page_label
 from ragcli.records import EventKind, FileStatus, IngestEvent, IngestReport, SearchResult
 
 
-def _log(line: str) -> None:
+def log_line(line: str) -> None:
+    """One line of a log on stderr (cron's, the watcher's): timestamped unless it is a terminal."""
     # Logs from cron pile up in one file: a timestamp tells the nights apart.
     stamp = "" if sys.stderr.isatty() else time.strftime("%Y-%m-%d %H:%M:%S ")
     sys.stderr.write(stamp + one_line(line) + "\n")
@@ -67,15 +69,15 @@ class IngestProgress:
         if self._bar is not None:
             self._bar.console.print(one_line(message), markup=False, highlight=False)
         elif self.enabled or always:
-            _log(message)
+            log_line(message)
 
     def summary(self, report: IngestReport) -> None:
-        _log(
+        log_line(
             f"{report.indexed} indexed ({report.updated} updated), {report.unchanged} unchanged, "
             f"{report.removed} removed, {len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f}s"
         )
         for failure in report.failed:
-            _log(f"  failed: {failure.path}: {failure.error}")
+            log_line(f"  failed: {failure.path}: {failure.error}")
 
 
 def _size(num_bytes: int) -> str:
@@ -123,7 +125,8 @@ def render_check(report) -> str:
 
 
 def _where(path: str, page: int | None) -> str:
-    return f"{one_line(path)}, page {page}" if page is not None else one_line(path)
+    label = page_label(path, page)
+    return f"{one_line(path)}, {label}" if label else one_line(path)
 
 
 def render_hits(result: SearchResult) -> str:

@@ -9,10 +9,11 @@ from ragcli.config.loading import default_cache_dir, default_index_dir, load_set
 from ragcli.config.sections import (
     SECTIONS, AnswerSettings, ChatSettings, ChunkingSettings, EmbeddingSettings, GenerationSettings, IndexSettings,
     IngestSettings, ParsingSettings, RerankingSettings, RetrievalSettings, Settings, VerificationSettings,
+    WatchSettings,
 )
 
 __all__ = [
     "SECTIONS", "AnswerSettings", "ChatSettings", "ChunkingSettings", "EmbeddingSettings", "GenerationSettings",
     "IndexSettings", "IngestSettings", "ParsingSettings", "RerankingSettings", "RetrievalSettings", "Settings", "VerificationSettings",
-    "default_cache_dir", "default_index_dir", "load_settings",
+    "WatchSettings", "default_cache_dir", "default_index_dir", "load_settings",
 ]

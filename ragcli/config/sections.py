@@ -171,6 +171,16 @@ class ParsingSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WatchSettings:
+    # `rag watch`: a burst of changes is synced once the folders have been quiet this long...
+    quiet_ms: int = 300
+    # ... or, while changes keep coming, at least this often.
+    max_delay_ms: int = 5000
+    # Seconds a re-sync waits for another writer (a cron run, `rag ingest`) before trying later.
+    wait_s: float = 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
@@ -183,6 +193,7 @@ class Settings:
     verification: VerificationSettings = field(default_factory=VerificationSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     parsing: ParsingSettings = field(default_factory=ParsingSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
     cache_dir: str = ""
     # Where ragcli keeps state between runs (the chat history). Empty: $XDG_STATE_HOME/ragcli.
     state_dir: str = ""
@@ -205,5 +216,5 @@ class Settings:
 SECTIONS = {
     "index": IndexSettings, "ingest": IngestSettings, "chunking": ChunkingSettings, "embedding": EmbeddingSettings, "retrieval": RetrievalSettings,
     "reranking": RerankingSettings, "answer": AnswerSettings, "generation": GenerationSettings,
-    "verification": VerificationSettings, "chat": ChatSettings, "parsing": ParsingSettings,
+    "verification": VerificationSettings, "chat": ChatSettings, "parsing": ParsingSettings, "watch": WatchSettings,
 }

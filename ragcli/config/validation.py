@@ -79,6 +79,9 @@ def validate(settings: Settings) -> None:
         ("verification.min_similarity", 0 < s.verification.min_similarity <= 1, "between 0 (excluded) and 1"),
         ("verification.correct_below", 0 <= s.verification.correct_below <= 1, "between 0 and 1"),
         ("chat.history_turns", s.chat.history_turns >= 0, "0 or more"),
+        ("watch.quiet_ms", s.watch.quiet_ms >= 1, "at least 1"),
+        ("watch.max_delay_ms", s.watch.max_delay_ms >= s.watch.quiet_ms, "at least watch.quiet_ms"),
+        ("watch.wait_s", s.watch.wait_s >= 0, "0 or more"),
     ]
     for name, ok, expected in ranges:
         if not ok:

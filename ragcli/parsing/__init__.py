@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,8 @@ from ragcli.records import ParsedDocument
 # before re-reads every file once (vectors of unchanged chunk text are reused, not recomputed).
 # 2: PDF pages are cut where their bookmarks start.
 # 3: HTML elements hidden by their style (display: none, visibility: hidden) are dropped.
-PARSER_REVISION = 3
+# 4: HTML is read through beautifulsoup4 and lxml (browsers' recovery of broken markup).
+PARSER_REVISION = 4
 
 
 class Parser(Protocol):
@@ -28,22 +30,24 @@ def _pdf(data: bytes, path: Path, ocr: bool = False) -> ParsedDocument:
     return parse_pdf(data, path, ocr=ocr)
 
 
-def _html(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.html import parse_html
+def _lazy(module: str, name: str) -> Callable[[bytes, Path], ParsedDocument]:
+    """The parser ``module.name``, imported on first use: `rag --help` loads no parser library."""
 
-    return parse_html(data, path)
+    def parse(data: bytes, path: Path) -> ParsedDocument:
+        return getattr(importlib.import_module(module), name)(data, path)
 
-
-def _markdown(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.text import parse_markdown
-
-    return parse_markdown(data, path)
+    parse.__name__ = name
+    return parse
 
 
-def _plain(data: bytes, path: Path) -> ParsedDocument:
-    from ragcli.parsing.text import parse_plain_text
-
-    return parse_plain_text(data, path)
+_html = _lazy("ragcli.parsing.html", "parse_html")
+_markdown = _lazy("ragcli.parsing.text", "parse_markdown")
+_plain = _lazy("ragcli.parsing.text", "parse_plain_text")
+_docx = _lazy("ragcli.parsing.word", "parse_docx")
+_pptx = _lazy("ragcli.parsing.slides", "parse_pptx")
+_odt = _lazy("ragcli.parsing.opendocument", "parse_odt")
+_epub = _lazy("ragcli.parsing.ebook", "parse_epub")
+_rtf = _lazy("ragcli.parsing.rtf", "parse_rtf")
 
 
 PARSERS: dict[str, Callable[[bytes, Path], ParsedDocument]] = {
@@ -56,11 +60,34 @@ PARSERS: dict[str, Callable[[bytes, Path], ParsedDocument]] = {
     ".txt": _plain,
     ".text": _plain,
     ".rst": _plain,
+    ".docx": _docx,
+    ".pptx": _pptx,
+    ".odt": _odt,
+    ".epub": _epub,
+    ".rtf": _rtf,
 }
 
-KIND_BY_SUFFIX = {".pdf": "pdf", ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "md", ".markdown": "md"}
+KIND_BY_SUFFIX = {
+    ".pdf": "pdf", ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "md", ".markdown": "md",
+    ".docx": "docx", ".pptx": "pptx", ".odt": "odt", ".epub": "epub", ".rtf": "rtf",
+}
 # The kinds of document the catalog records (what --type accepts); any other suffix is text.
 DOCUMENT_TYPES = tuple(dict.fromkeys([*KIND_BY_SUFFIX.values(), "txt"]))
+# Binary formats: their bytes are not text, so the test for mislabelled binary files skips them.
+_BINARY = {_pdf, _docx, _pptx, _odt, _epub}
+# The formats as a person names them, for messages.
+FORMAT_NAMES = "PDF, HTML, Markdown, text, DOCX, PPTX, ODT, EPUB, RTF"
+
+
+# What a document's `page` counts: a PDF's pages, a PPTX's slides (other kinds have none).
+_PAGE_NAMES = {"pptx": "slide"}
+
+
+def page_label(path: str, page: int | None) -> str:
+    """"page 3" for a PDF, "slide 3" for a PPTX, "" for a document without pages."""
+    if page is None:
+        return ""
+    return f"{_PAGE_NAMES.get(kind_of(Path(path)), 'page')} {page}"
 
 
 def is_supported(path: Path) -> bool:
@@ -79,6 +106,7 @@ def _clean(text: str) -> str:
     return _UNSTORABLE.sub("\ufffd", text) if _UNSTORABLE.search(text) else text
 
 
+_MAX_REASON_CHARS = 300
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 # Bytes that never occur in text files (tab, newlines, form feed and ESC excluded).
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
@@ -106,7 +134,7 @@ def parse_document(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocum
         raise DocumentError(f"unsupported file type {path.suffix!r}")
     if not data.strip():
         raise DocumentError("file is empty")
-    if parser is not _pdf and looks_binary(data):
+    if parser not in _BINARY and looks_binary(data):
         raise DocumentError(f"binary content, not {kind_of(path).upper()} text; the file may be mislabelled or damaged")
     try:
         document = parser(data, path, ocr=ocr) if parser is _pdf else parser(data, path)
@@ -117,7 +145,9 @@ def parse_document(data: bytes, path: Path, *, ocr: bool = False) -> ParsedDocum
     except MemoryError:
         raise DocumentError("document is too large to parse in memory") from None
     except Exception as exc:  # parser libraries raise many types on malformed input
-        raise DocumentError(f"cannot parse {kind_of(path).upper()}: {type(exc).__name__}: {exc}") from exc
+        # One line, of a readable length: libraries' messages can span lines and quote the input.
+        reason = " ".join(str(exc).split())[:_MAX_REASON_CHARS]
+        raise DocumentError(f"cannot parse {kind_of(path).upper()}: {type(exc).__name__}: {reason}") from exc
     if not any(section.text.strip() for section in document.sections):
         reason = "; ".join(document.warnings) or "no extractable text"
         raise DocumentError(f"no text found ({reason})")

@@ -1,10 +1,11 @@
-"""What a question asks the keyword index: an FTS5 expression, and the terms the index never saw."""
+"""What a question asks the keyword indexes: FTS5 expressions for words and for CJK character
+pairs, and the terms the index never saw."""
 
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from ragcli.vocabulary import IDENTIFIER, QUERY_STOPWORDS, WORD
+from ragcli.vocabulary import IDENTIFIER, QUERY_STOPWORDS, WORD, cjk_grams
 
 
 def lexical_query(text: str) -> str:
@@ -24,6 +25,13 @@ def lexical_query(text: str) -> str:
         if term not in QUERY_STOPWORDS and term not in terms:
             terms.append(term)
     return " OR ".join(f'"{term}"' for term in terms)
+
+
+def cjk_query(text: str) -> str:
+    """An FTS5 query for the CJK index matching any character pair of the CJK text in ``text``
+    ("" when it has none, so a question without CJK never consults that index). BM25 gives the
+    pairs of the question's particles and endings (する, ます, 的) little weight: they are everywhere."""
+    return " OR ".join(f'"{gram}"' for gram in dict.fromkeys(cjk_grams(text)))
 
 
 def unknown_terms(terms: Sequence[str], has_phrase: Callable[[list[str]], bool]) -> list[str]:

@@ -10,10 +10,11 @@ from ragcli.embedding import Embedder, load_embedder
 from ragcli.records import Hit, SearchResult
 from ragcli.reranking import Reranker, load_reranker
 from ragcli.retrieval.fusion import blend_second_stage, cap_per_group, reciprocal_rank_fusion
-from ragcli.retrieval.query import lexical_query, unknown_terms
+from ragcli.retrieval.query import cjk_query, lexical_query, unknown_terms
 from ragcli.retrieval.scope import Scope
 from ragcli.retrieval.shaping import ChunkPlace, Passage, fill_short, join_texts, shape_passages, widen
 from ragcli.store.catalog import StoredChunk
+from ragcli.store.catalog.fulltext import GRAMS
 from ragcli.store.index import Index
 
 _CONFIGURED = object()
@@ -95,6 +96,10 @@ class Searcher:
         if options.lexical:
             lexical = catalog.fulltext.search(lexical_query(query), pool, document_ids, options.heading_weight)
             rankings.append((options.lexical_weight, [chunk_id for chunk_id, _ in lexical]))
+            cjk = cjk_query(query)
+            if cjk:  # Chinese, Japanese or Korean words: the character-pair index finds them
+                grams = catalog.fulltext.search(cjk, pool, document_ids, options.heading_weight, table=GRAMS)
+                rankings.append((options.lexical_weight, [chunk_id for chunk_id, _ in grams]))
         fused = reciprocal_rank_fusion(rankings, options.rrf_k)
         stored = catalog.chunks.get([chunk_id for chunk_id, _ in fused])
         fused = [(chunk_id, score) for chunk_id, score in fused if chunk_id in stored]

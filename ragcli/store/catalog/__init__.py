@@ -78,10 +78,21 @@ class Catalog:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
-        if create:
-            # One transaction, so that a kill during creation never leaves half a schema behind.
-            connection.executescript("BEGIN IMMEDIATE;" + SCHEMA + _missing_columns(connection) + "COMMIT;")
-        return cls(connection, path)
+        if not create:
+            return cls(connection, path)
+        had_grams = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunk_grams'").fetchone() is not None
+        # One transaction, so that a kill during creation never leaves half a schema behind (nor
+        # a CJK table that an older index gained without its rows).
+        connection.executescript("BEGIN IMMEDIATE;" + SCHEMA + _missing_columns(connection))
+        catalog = cls(connection, path)
+        try:
+            if not had_grams:
+                catalog.fulltext.fill_grams()
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return catalog
 
     def is_initialised(self) -> bool:
         """Whether a writer has committed the index's metadata (false for a file a killed first run left empty)."""

@@ -6,6 +6,10 @@ FORMAT_VERSION = 1
 
 # The full-text table, also re-created on its own by a repair.
 FULLTEXT_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(text, context, tokenize = 'porter unicode61');"
+# Chinese, Japanese and Korean text as character pairs (vocabulary.cjk_grams), one row per chunk
+# that has any: added after FORMAT_VERSION 1, filled from the chunks when a writer first opens
+# an older index. Also re-created by a repair.
+GRAMS_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_grams USING fts5(text, context, tokenize = 'unicode61');"
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +40,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id);
 CREATE INDEX IF NOT EXISTS chunks_by_embed_hash ON chunks(embed_hash);
 {FULLTEXT_TABLE}
+{GRAMS_TABLE}
 CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, error TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL, device INTEGER);
 """

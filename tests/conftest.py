@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,11 @@ import pytest
 from ragcli.config import load_settings
 
 SAMPLE_DOCS = Path(__file__).resolve().parent.parent / "sample_docs"
+
+# A runner started in the background by a non-interactive shell (`pytest &` in a script) inherits
+# SIGINT ignored, and so would every command the tests start; the Ctrl-C tests need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -17,6 +17,13 @@ class ConfigError(RagError):
     exit_code = 2
 
 
+class UsageError(RagError):
+    """The command was given something it cannot run on (an empty question, a path that does not
+    exist); nothing was changed."""
+
+    exit_code = 2
+
+
 class IndexStateError(RagError):
     """The index on disk is missing, incompatible or damaged."""
 

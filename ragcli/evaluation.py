@@ -65,7 +65,7 @@ def load_questions(path: Path) -> list[Question]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise RagError(f"cannot read QA file {path}: {exc.strerror}", hint="Pass a JSONL file like ../shared/eval/devset/qa.jsonl.") from exc
+        raise RagError(f"cannot read QA file {path}: {exc.strerror}", hint="Pass a JSONL file of questions, like configs/sample-qa.jsonl (the format is in the README).") from exc
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

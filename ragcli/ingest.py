@@ -10,22 +10,22 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ragcli.chunking import ChunkingPlan, iter_chunks
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
-from ragcli.errors import IndexDamagedError, RagError
+from ragcli.errors import IndexDamagedError, RagError, UsageError
 from ragcli.parsing import PARSER_REVISION
 from ragcli.parsing.pool import ParseOutcome, ParserPool
 from ragcli.records import Chunk, EventKind, FileFailure, FileStatus, IngestEvent, IngestReport, ParsedDocument
 from ragcli.store.catalog import NewChunk, NewDocument
 from ragcli.store.catalog.schema import at_or_under
-from ragcli.store.index import Index
+from ragcli.store.index import CATALOG_NAME, Index
 from ragcli.store.lock import writer_lock
-from ragcli.walking import Candidate, Skip, walk
+from ragcli.walking import Candidate, Patterns, Skip, walk
 
 # Files are written in batches: bounded memory, and a killed run keeps what it finished.
 BATCH_FILES = 64
@@ -119,6 +119,9 @@ class _Run:
             self.fail(_printable(path), "file name is not valid UTF-8; rename the file to index it")
             return None
         if candidate.skip is Skip.DUPLICATE:
+            return None
+        if candidate.skip is Skip.EXCLUDED:
+            self.report.excluded += 1
             return None
         if candidate.skip is not None:
             self.report.skipped.append(FileFailure(path=path, error=str(candidate.skip)))
@@ -282,6 +285,34 @@ def _outermost(roots: list[Path]) -> list[Path]:
     return [root for root in unique if not any(other != root and other in root.parents for other in unique)]
 
 
+def patterns_in_force(settings: Settings, documents) -> Callable[[Path], list[tuple[Path, Patterns]]]:
+    """For a root: the configured patterns (relative to it), then those remembered for it and for
+    every remembered folder above it (relative to that folder), outermost first."""
+    configured = Patterns(settings.ingest.include, settings.ingest.exclude)
+    remembered = {Path(root): Patterns.from_json(documents.root_patterns(root)) for root in documents.roots()}
+
+    def for_root(root: Path) -> list[tuple[Path, Patterns]]:
+        above = sorted((folder for folder in remembered if folder == root or folder in root.parents), key=lambda f: len(f.parts))
+        return [(root, configured)] + [(folder, remembered[folder]) for folder in above if remembered[folder]]
+
+    return for_root
+
+
+def require_paths(settings: Settings, paths: Sequence[Path]) -> None:
+    """Refuse, before anything is created or locked, a run that can only be a mistake: a path
+    given that does not exist (a typo must not leave an index, or a failure, behind), or no path
+    and no index to re-sync."""
+    missing = [str(path) for path in paths if not os.path.lexists(path)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UsageError(
+            f"no such file or folder: {_printable(missing[0])}{more}; nothing was indexed or changed",
+            hint="Check the path. A remembered folder that is gone for now (an unmounted disk) keeps its documents: run `rag ingest` with no path to re-sync the others.",
+        )
+    if not paths and not (settings.index_path / CATALOG_NAME).exists():
+        raise UsageError(f"nothing to ingest: no path given and there is no index at {settings.index_path} yet", hint="Run `rag ingest PATH...`.")
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path],
@@ -289,10 +320,15 @@ def ingest(
     embedder: Embedder | None = None,
     wait_seconds: float = 0.0,
     on_event: EventSink | None = None,
+    patterns: Mapping[Path, Patterns] | None = None,
 ) -> IngestReport:
-    """Bring the index up to date with the files under ``paths`` (or all remembered roots)."""
+    """Bring the index up to date with the files under ``paths`` (or all remembered roots).
+
+    ``patterns``: include/exclude patterns to remember for these roots (replacing what they had),
+    so that every later re-sync, from cron or `rag watch`, leaves out the same files."""
     started = time.monotonic()
     emit = on_event or (lambda event: None)
+    require_paths(settings, paths)
     with writer_lock(settings.index_path, wait_seconds):
         embedder = embedder or load_embedder(settings)
         index = Index.open_for_writing(settings, embedder.id, embedder.dimension)
@@ -322,15 +358,20 @@ def ingest(
             for root in roots:
                 if root not in present:
                     kept = index.catalog.documents.summary_under(str(root))[0]
-                    run.fail(str(root), "no such file or directory" + (
-                        f" (an unmounted disk?): its {kept} documents are kept; if it was removed on purpose, "
-                        f"run `rag sources remove {root}`" if kept else ""))
-            candidates = list(walk(present, follow_links=settings.ingest.follow_links))
-            why = "the parsers changed since this index was built: every file is read again once (vectors of unchanged text are reused)"
-            emit(IngestEvent(kind=EventKind.START, total=len(candidates), detail=why if reread else ""))
+                    run.fail(str(root), "the remembered folder is missing (an unmounted disk?): " + (
+                        f"its {kept} documents are kept" if kept else "none of its documents is indexed")
+                        + f"; if it was removed on purpose, run `rag sources remove {root}`")
             with index.catalog.transaction(changes_chunks=False):
                 for root in present:
                     index.catalog.documents.add_root(str(root))
+                for root, wanted in {Path(_absolute(p)): wanted for p, wanted in (patterns or {}).items()}.items():
+                    if root in present:
+                        index.catalog.documents.set_root_patterns(str(root), wanted.to_json())
+            in_force = patterns_in_force(settings, index.catalog.documents)
+            candidates = list(walk(present, follow_links=settings.ingest.follow_links, patterns=in_force))
+            why = "the parsers changed since this index was built: every file is read again once (vectors of unchanged text are reused)"
+            total = sum(1 for c in candidates if c.skip is not Skip.EXCLUDED)
+            emit(IngestEvent(kind=EventKind.START, total=total, detail=why if reread else ""))
             seen_by_root: dict[Path, set[str]] = {root: set() for root in present}
 
             def jobs():

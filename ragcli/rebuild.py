@@ -13,18 +13,19 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ragcli.config import Settings
 from ragcli.durable import fsync_path
 from ragcli.embedding import Embedder
 from ragcli.errors import IndexStateError, RagError
-from ragcli.ingest import EventSink, ingest
+from ragcli.ingest import EventSink, ingest, require_paths
 from ragcli.records import IngestReport
 from ragcli.store.catalog import Catalog
 from ragcli.store.catalog.schema import at_or_under
 from ragcli.store.index import CATALOG_NAME
 from ragcli.store.lock import writer_lock
+from ragcli.walking import Patterns
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -69,18 +70,20 @@ def _prepare_staging(staging: Path, roots: list[Path]) -> None:
         catalog.close()
 
 
-def _remembered_roots(live: Path) -> list[Path]:
+def _remembered_roots(live: Path) -> dict[Path, Patterns]:
+    """The live index's folders, each with the include/exclude patterns remembered for it."""
     catalog_file = live / CATALOG_NAME
     if not catalog_file.exists():
-        return []
+        return {}
     try:
         catalog = Catalog.open(catalog_file, create=False)
         try:
-            return [Path(root) for root in catalog.documents.roots()]
+            documents = catalog.documents
+            return {Path(root): Patterns.from_json(documents.root_patterns(root)) for root in documents.roots()}
         finally:
             catalog.close()
     except sqlite3.DatabaseError:  # a damaged catalog: rebuild from the paths given
-        return []
+        return {}
 
 
 def exchange_directories(first: Path, second: Path) -> None:
@@ -109,26 +112,40 @@ def rebuild(
     embedder: Embedder | None = None,
     wait_seconds: float = 0.0,
     on_event: EventSink | None = None,
+    patterns: Mapping[Path, Patterns] | None = None,
 ) -> IngestReport:
-    """Re-create the index from its documents (all remembered folders plus ``paths``) with the current settings."""
+    """Re-create the index from its documents (all remembered folders plus ``paths``) with the
+    current settings; ``patterns`` replace the remembered include/exclude patterns of those paths."""
     live = settings.index_path
     staging = staging_path(live)
+    given = [Path(os.path.abspath(p)) for p in paths]
+    require_paths(settings, given)
     with writer_lock(live, wait_seconds):
-        roots = list(dict.fromkeys([Path(os.path.abspath(p)) for p in paths] + _remembered_roots(live)))
+        remembered = _remembered_roots(live)
+        roots = list(dict.fromkeys(given + list(remembered)))
+        wanted = {**remembered, **{Path(os.path.abspath(p)): value for p, value in (patterns or {}).items()}}
         if not roots:
             raise RagError(
                 f"nothing to rebuild: no path given and index {live} remembers no folders",
                 hint="Run `rag ingest --rebuild PATH...`.",
             )
+        gone = [root for root in roots if not os.path.lexists(root)]
+        if gone:
+            # The rebuilt index would hold nothing from a folder that is away for now (an unmounted
+            # disk): its documents would be lost at the swap.
+            raise RagError(
+                f"cannot rebuild: the remembered folder {gone[0]} is missing; nothing was changed",
+                hint=f"Mount or restore it and run again, or forget it first with `rag sources remove {gone[0]}`.",
+            )
         staged = dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(staging)))
         _prepare_staging(staging, roots)
         try:
-            report = ingest(staged, roots, embedder=embedder, on_event=on_event)
+            report = ingest(staged, roots, embedder=embedder, on_event=on_event, patterns=wanted)
         except IndexStateError:
             # A leftover from a rebuild with other settings cannot be resumed: start it afresh.
             shutil.rmtree(staging)
             _prepare_staging(staging, roots)
-            report = ingest(staged, roots, embedder=embedder, on_event=on_event)
+            report = ingest(staged, roots, embedder=embedder, on_event=on_event, patterns=wanted)
         exchange_directories(staging, live)
         (live / STAGING_MARKER).unlink(missing_ok=True)
         # `staging` now holds the previous index; nobody opens it by this name any more.

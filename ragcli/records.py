@@ -158,6 +158,8 @@ class IngestReport:
     warnings: list[FileFailure] = field(default_factory=list)
     # Files passed over on purpose, with why (a link out of the folders being indexed).
     skipped: list[FileFailure] = field(default_factory=list)
+    # Files and folders left out by include/exclude patterns or a .ragignore (counted, not listed).
+    excluded: int = 0
 
     def to_json(self) -> dict:
         return {
@@ -170,6 +172,7 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "warnings": [{"path": w.path, "warning": w.error} for w in self.warnings],
             "skipped": [{"path": f.path, "reason": f.error} for f in self.skipped],
+            "excluded": self.excluded,
         }
 
 

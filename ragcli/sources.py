@@ -11,6 +11,7 @@ from ragcli.errors import RagError
 from ragcli.store.catalog.schema import at_or_under
 from ragcli.store.index import Index
 from ragcli.store.lock import writer_lock
+from ragcli.walking import Patterns
 
 
 @dataclass(frozen=True)
@@ -19,15 +20,20 @@ class SourceRoot:
     documents: int
     chunks: int
     exists: bool
+    # The --include / --exclude patterns remembered for this folder.
+    patterns: Patterns = Patterns()
 
     def to_json(self) -> dict:
-        return {"path": self.path, "documents": self.documents, "chunks": self.chunks, "exists": self.exists}
+        return {"path": self.path, "documents": self.documents, "chunks": self.chunks, "exists": self.exists, **self.patterns.to_json()}
 
 
 def list_sources(settings: Settings) -> list[SourceRoot]:
     with Index.open_for_reading(settings) as index:
         documents = index.catalog.documents
-        return [SourceRoot(root, *documents.summary_under(root), os.path.exists(root)) for root in documents.roots()]
+        return [
+            SourceRoot(root, *documents.summary_under(root), os.path.exists(root), Patterns.from_json(documents.root_patterns(root)))
+            for root in documents.roots()
+        ]
 
 
 def remove_source(settings: Settings, root: Path, *, wait_seconds: float = 0.0) -> SourceRoot:

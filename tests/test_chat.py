@@ -16,6 +16,12 @@ def test_follow_ups_are_recognised():
     assert needs_context("What about its default?")
     assert needs_context("Why?")
     assert not needs_context("Where does the git credential store helper save credentials?")
+    # Continuations name a new thing but add it to the last question.
+    assert needs_context("and the y axis too?")
+    assert needs_context("What about as an SVG file?")
+    assert needs_context("How do I discard the working tree changes as well?")
+    assert not needs_context("How do I make the y axis logarithmic in gnuplot?")
+    assert not needs_context("Andrew's merge strategy: what does git merge -s ours do?")
 
 
 def test_cheap_rewrite_carries_the_topic_over():

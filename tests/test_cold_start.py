@@ -74,5 +74,7 @@ def test_the_entry_point_exits_fast_with_the_commands_code_and_all_its_output(tm
     found = subprocess.run([*command, "search", "zlib", "--json", "--k", "5"], capture_output=True, text=True, env=env, timeout=600)
     assert found.returncode == 0, found.stderr
     assert len(json.loads(found.stdout)["hits"]) == 5
-    wrong = subprocess.run([*command, "search"], capture_output=True, text=True, env=env, timeout=600)
-    assert wrong.returncode == 2 and "missing argument" in wrong.stderr.lower()
+    wrong = subprocess.run([*command, "search", "zlib", "--bogus"], capture_output=True, text=True, env=env, timeout=600)
+    assert wrong.returncode == 2 and "no such option" in wrong.stderr.lower()
+    empty = subprocess.run([*command, "search"], capture_output=True, text=True, env=env, timeout=600)
+    assert empty.returncode == 2 and "missing the query" in empty.stderr

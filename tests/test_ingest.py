@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import shutil
 import threading
 import time
 
@@ -103,9 +104,23 @@ def test_a_file_that_turns_bad_keeps_its_previous_version(settings, docs):
     assert search(settings, "EAR99 export control classification", k=1).hits[0].path == str(docs / "zlib-faq.pdf")
 
 
-def test_missing_path_is_a_failure_not_a_crash(settings, docs, tmp_path):
-    report = ingest(settings, [docs, tmp_path / "nope"])
-    assert report.indexed == 5 and [f.error for f in report.failed] == ["no such file or directory"]
+def test_a_missing_path_is_refused_before_anything_is_indexed(settings, docs, tmp_path):
+    from ragcli.errors import UsageError
+
+    with pytest.raises(UsageError, match="no such file or folder: .*nope"):
+        ingest(settings, [docs, tmp_path / "nope"])
+    assert not settings.index_path.exists()
+
+
+def test_a_missing_remembered_folder_is_reported_with_its_documents_kept(settings, docs, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "note.txt").write_text("The ocelot protocol uses port 4242.")
+    ingest(settings, [docs, other])
+    shutil.rmtree(other)
+    report = ingest(settings, [])
+    assert report.unchanged == 5 and report.removed == 0
+    assert "1 documents are kept" in report.failed[0].error and report.failed[0].path == str(other)
 
 
 def test_no_path_resyncs_remembered_roots(settings, docs):

@@ -15,6 +15,7 @@ from ragcli.config import Settings
 from ragcli.config.sections import TEMPLATE_TOKENS
 from ragcli.generation import Generator, load_generator
 from ragcli.records import Answer, AskEvent, AskEventKind, AskStage
+from ragcli.retrieval.query import require_text
 from ragcli.retrieval.searcher import Searcher
 from ragcli.vocabulary import script_of
 
@@ -75,6 +76,7 @@ class Answerer:
     ) -> Answer:
         """Answer ``question`` from the index. ``on_text`` receives the verified answer as it
         streams; ``on_event`` what is happening (stages, the passages, draft text, each verdict)."""
+        require_text(question, "question")
         options = self.settings.generation
         started = time.monotonic()
         emit = on_event or (lambda event: None)

@@ -26,6 +26,10 @@ REWRITE_SYSTEM = (
 _REFERRING = frozenset(
     "it its it's this that these those they them their there he she one ones above same former latter instead".split()
 )
+# A question that opens or ends like this adds to the one before it rather than standing alone.
+_CONTINUING = re.compile(
+    r"^\s*(and|also|but|so|then|what about|how about|what if|same for|now)\b|\b(too|as well|instead|either|also)\W*$"
+)
 _ANSWER_CHARS_IN_HISTORY = 300
 _REWRITE_TOKENS = 64
 
@@ -44,9 +48,13 @@ class Turn:
 
 
 def needs_context(question: str) -> bool:
-    """Whether a question leans on earlier turns: it refers back, or names almost nothing."""
-    words = CONVERSATION_WORD.findall(question.lower())
-    return any(w in _REFERRING for w in words) or len(question_terms(question)) < 2
+    """Whether a question leans on earlier turns: it refers back, continues the last one ("and
+    the y axis too?", "what about as an SVG?"), or names almost nothing."""
+    lowered = question.lower()
+    words = CONVERSATION_WORD.findall(lowered)
+    return (
+        any(w in _REFERRING for w in words) or bool(_CONTINUING.search(lowered)) or len(question_terms(question)) < 2
+    )
 
 
 def carry_topic(question: str, previous: str) -> str:

@@ -2,7 +2,7 @@
 
 ``app`` holds the Typer app, the global options and the error boundary; the commands live in
 ``indexing`` (ingest, status, sources, check, schedule), ``watching`` (watch), ``querying`` (search, ask), ``chat``
-and ``evaluating`` (eval); ``rendering`` turns results into text for a person.
+``evaluating`` (eval) and ``configuring`` (config); ``rendering`` turns results into text for a person.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import sys
 
 from ragcli.cli.app import app
-from ragcli.cli import chat, evaluating, indexing, querying, watching  # noqa: F401  (each registers its commands on `app`)
+from ragcli.cli import chat, configuring, evaluating, indexing, querying, watching  # noqa: F401  (each registers its commands on `app`)
 
 # `rag --help` lists the commands in the order a user meets them.
 _ORDER = ("ingest", "watch", "search", "ask", "chat", "status", "check", "schedule", "eval")

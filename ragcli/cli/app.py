@@ -9,12 +9,14 @@ did not answer); 130 interrupted.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from ragcli import __version__
 from ragcli.cli.terminal import echo, json_text, one_line
@@ -25,13 +27,36 @@ EXIT_CHECK_FAILED = 5
 EXIT_ABSTAINED = 6
 EXIT_INTERRUPTED = 130
 
+class _Commands(TyperGroup):
+    """The `rag` group: a usage error for an unknown option says how to pass text that starts with '-'."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        # typer 0.28 vendors click as typer._click (pyproject pins typer below 0.29).
+        except typer._click.exceptions.NoSuchOption as exc:
+            command = exc.ctx.command.name if exc.ctx is not None else ""
+            if command in _DASHED and not exc.possibilities:
+                exc.message += (
+                    f"\nhint: to {command} for text that starts with '-', give it with {_DASHED[command]}: "
+                    f"rag {command} -e {shlex.quote(exc.option_name)}"
+                )
+            raise
+
+
+# The commands whose text argument may start with '-', and the option that takes it.
+_DASHED = {"search": "-e/--query", "ask": "-e/--question"}
+
 app = typer.Typer(
     name="rag",
+    cls=_Commands,
     help="Local-first RAG: ingest PDF, HTML, Markdown, text, Word, slides and e-books; search them; ask questions answered with citations.",
     no_args_is_help=True,
-    add_completion=False,
+    # `rag --install-completion` (bash, zsh, fish, PowerShell) writes the completion script for the shell it runs in.
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -51,8 +76,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    index: Optional[Path] = typer.Option(None, "--index", help="Index directory (default: per-user data dir; env RAG_INDEX)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML settings file (see configs/default.toml)."),
+    index: Optional[Path] = typer.Option(None, "--index", metavar="DIR", help="Index directory (default: per-user data dir; env RAG_INDEX)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="TOML settings file (see configs/default.toml; `rag config show` prints what is in effect)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:

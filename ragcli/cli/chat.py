@@ -105,7 +105,7 @@ def chat(
     verifier: Optional[str] = VerifierOption,
     path: Optional[list[str]] = PathOption,
     kind: Optional[list[str]] = TypeOption,
-    rewrite: Optional[str] = typer.Option(None, "--rewrite", help="Rewrite follow-ups with the model (llm) or by carrying the topic over (simple)."),
+    rewrite: Optional[str] = typer.Option(None, "--rewrite", metavar="llm|simple", help="Rewrite follow-ups with the model (llm) or by carrying the topic over (simple); default: chat.rewrite, llm."),
 ) -> None:
     """Talk with your documents: questions are read from the terminal (or stdin), one per line."""
     from ragcli.answer.chat import open_conversation

@@ -15,10 +15,13 @@ from ragcli.cli.terminal import echo
 @app.command("eval")
 def eval_command(
     ctx: typer.Context,
-    qa_file: Path = typer.Argument(..., help="Questions, one JSON object per line (the format of shared/eval/devset/qa.jsonl)."),
-    k: int = typer.Option(10, "--k", min=1, help="Passages retrieved per question."),
+    qa_file: Path = typer.Argument(
+        ..., metavar="QA.jsonl", show_default=False,
+        help='Questions, one JSON object per line: {"id", "question", "answer", "gold": [{"path", "page"}], "kind"} (README, "Measuring retrieval"; configs/sample-qa.jsonl is an example over sample_docs/).',
+    ),
+    k: int = typer.Option(10, "-k", "--top-k", "--k", min=1, metavar="N", help="Passages retrieved per question."),
     answers: bool = typer.Option(False, "--answers", help="Also generate answers and score accuracy and abstention."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write per-question results (score.py format) to this JSONL file."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Write per-question results (score.py format) to this JSONL file."),
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
 ) -> None:

@@ -11,22 +11,42 @@ import typer
 from ragcli.cli.app import EXIT_CHECK_FAILED, EXIT_PARTIAL, app, print_json, run_command, settings_for
 from ragcli.cli.options import IndexOption, JsonOption, WaitOption
 from ragcli.cli.terminal import echo, one_line
+from ragcli.errors import UsageError
+
+
+def remembered_patterns(paths: Optional[list[Path]], include: Optional[list[str]], exclude: Optional[list[str]]):
+    """--include / --exclude as the patterns to remember for the folders given (None: keep theirs)."""
+    if include is None and exclude is None:
+        return None
+    if not paths:
+        raise UsageError("--include and --exclude need the folders they are for", hint="Run `rag ingest FOLDER --exclude GLOB`, or set ingest.exclude in the config for every folder.")
+    from ragcli.walking import Patterns
+
+    wanted = Patterns(tuple(p for p in include or () if p.strip()), tuple(p for p in exclude or () if p.strip()))
+    return {path: wanted for path in paths}
 
 
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Optional[list[Path]] = typer.Argument(None, help="Files or folders; none re-syncs the folders the index remembers."),
+    paths: Optional[list[Path]] = typer.Argument(None, metavar="PATH...", show_default=False, help="Files or folders; none re-syncs the folders the index remembers."),
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
-    wait: float = typer.Option(0.0, "--wait", min=0, help="Seconds to wait for another running ingest to finish."),
+    wait: float = typer.Option(0.0, "--wait", min=0, metavar="SECONDS", help="Seconds to wait for another running ingest to finish."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and failures."),
-    embedder: Optional[str] = typer.Option(None, "--embedder", help="Embedder: short name or sentence-transformers folder."),
+    embedder: Optional[str] = typer.Option(None, "--embedder", metavar="NAME|DIR", help="Embedder: short name or sentence-transformers folder."),
     rebuild: bool = typer.Option(
         False, "--rebuild", help="Build a fresh index (e.g. after changing embedder or chunking) beside the current one, then swap it in."
     ),
     follow_links: Optional[bool] = typer.Option(
         None, "--follow-links/--no-follow-links", help="Index files that links in the folders point to outside them (default: ingest.follow_links, off)."
+    ),
+    include: Optional[list[str]] = typer.Option(
+        None, "--include", metavar="GLOB", help="Index only files matching GLOB (.gitignore syntax, repeatable); remembered for these folders' re-syncs."
+    ),
+    exclude: Optional[list[str]] = typer.Option(
+        None, "--exclude", metavar="GLOB",
+        help="Leave out files and folders matching GLOB ('*.txt', 'drafts/'; repeatable); remembered for these folders' re-syncs. --exclude '' forgets them.",
     ),
 ) -> None:
     """Index files: parse, chunk, embed and store. Unchanged files are skipped; deleted files are removed."""
@@ -40,7 +60,7 @@ def ingest(
     def action() -> int:
         settings = settings_for(ctx, {"embedding.model": embedder, "ingest.follow_links": follow_links}, index)
         with IngestProgress(enabled=not json_output, quiet=quiet) as progress:
-            report = run_ingest(settings, paths or [], wait_seconds=wait, on_event=progress.on_event)
+            report = run_ingest(settings, paths or [], wait_seconds=wait, on_event=progress.on_event, patterns=remembered_patterns(paths, include, exclude))
         if json_output:
             print_json(report.to_json())
         else:
@@ -88,6 +108,9 @@ def sources_list(ctx: typer.Context, index: Optional[Path] = IndexOption, json_o
         for root in roots:
             missing = "" if root.exists else "  (missing: documents kept)"
             echo(f"{one_line(root.path)}  {root.documents} documents, {root.chunks} chunks{missing}")
+            for flag, patterns in (("--include", root.patterns.include), ("--exclude", root.patterns.exclude)):
+                if patterns:
+                    echo(f"  {flag} " + " ".join(one_line(repr(p)) for p in patterns))
 
     run_command(ctx, action)
 
@@ -95,7 +118,7 @@ def sources_list(ctx: typer.Context, index: Optional[Path] = IndexOption, json_o
 @sources_app.command("remove")
 def sources_remove(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="A folder or file exactly as `rag sources` lists it."),
+    path: Path = typer.Argument(..., metavar="PATH", show_default=False, help="A folder or file exactly as `rag sources` lists it."),
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
     wait: float = WaitOption,
@@ -119,7 +142,7 @@ def check(
     repair: bool = typer.Option(False, "--repair", help="Fix what can be fixed in place (takes the writer lock)."),
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
-    wait: float = typer.Option(0.0, "--wait", min=0, help="With --repair: seconds to wait for a running ingest."),
+    wait: float = typer.Option(0.0, "--wait", min=0, metavar="SECONDS", help="With --repair: seconds to wait for a running ingest."),
 ) -> None:
     """Verify the index: catalog and vectors agree, every chunk has a vector and a full-text entry, no orphans."""
     from ragcli.check import check_index
@@ -141,9 +164,9 @@ def check(
 def schedule(
     ctx: typer.Context,
     install: bool = typer.Option(False, "--install", help="Add the line to your crontab (replacing an earlier one for this index)."),
-    at: Optional[str] = typer.Option(None, "--at", help="Daily time HH:MM (default 03:17)."),
-    cron: Optional[str] = typer.Option(None, "--cron", help='A cron schedule instead of --at, e.g. "0 */6 * * *".'),
-    log: Optional[Path] = typer.Option(None, "--log", help="Log file for the runs (default: next to the index, INDEX.log)."),
+    at: Optional[str] = typer.Option(None, "--at", metavar="HH:MM", help="Daily time HH:MM (default 03:17)."),
+    cron: Optional[str] = typer.Option(None, "--cron", metavar="SCHEDULE", help='A cron schedule instead of --at, e.g. "0 */6 * * *".'),
+    log: Optional[Path] = typer.Option(None, "--log", metavar="FILE", help="Log file for the runs (default: next to the index, INDEX.log)."),
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
 ) -> None:

@@ -7,24 +7,25 @@ from typing import Any, Optional
 
 import typer
 
-# Choices are spelled out here rather than imported from their registries, which would cost every
-# `rag` command their imports; tests/test_cli.py checks that they agree.
-IndexOption = typer.Option(None, "--index", help="Index directory (overrides the global --index).")
+# Choices and defaults are spelled out here rather than imported from their registries and the
+# settings, which would cost every `rag` command their imports; tests/test_cli.py checks that they agree.
+IndexOption = typer.Option(None, "--index", metavar="DIR", help="Index directory (overrides the global --index).")
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
-KOption = typer.Option(None, "--k", min=1, help="Number of passages (default: retrieval.k).")
+# `--k` is the spelling of ragcli 0.3 and earlier; scripts keep working.
+KOption = typer.Option(None, "-k", "--top-k", "--k", min=1, metavar="N", help="Number of passages (default: retrieval.k, 5).")
 PathOption = typer.Option(
     None, "--path", metavar="GLOB",
     help="Only documents matching GLOB (repeatable): '*.pdf', 'howto/*', '~/docs/manuals'; '*' stays in one folder, '**' crosses folders.",
 )
 TypeOption = typer.Option(None, "--type", metavar="pdf|html|md|docx|pptx|odt|epub|rtf|txt", help="Only documents of this type (repeatable).")
-WaitOption = typer.Option(0.0, "--wait", min=0, help="Seconds to wait for a running ingest to finish.")
+WaitOption = typer.Option(0.0, "--wait", min=0, metavar="SECONDS", help="Seconds to wait for a running ingest to finish.")
 
-ModelOption = typer.Option(None, "--model", help="Generator: bundled name (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b) or GGUF path.")
-ThreadsOption = typer.Option(None, "--threads", min=1, help="CPU threads for generation.")
-GpuLayersOption = typer.Option(None, "--gpu-layers", help="Layers to offload to a GPU (-1: all), if llama.cpp was built with GPU support.")
-LoraOption = typer.Option(None, "--lora", help="LoRA adapter (GGUF) to apply on top of the model.")
+ModelOption = typer.Option(None, "--model", metavar="NAME|FILE", help="Generator: bundled name (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b) or GGUF path.")
+ThreadsOption = typer.Option(None, "--threads", min=1, metavar="N", help="CPU threads for generation (default: generation.threads, 0: all cores).")
+GpuLayersOption = typer.Option(None, "--gpu-layers", metavar="N", help="Layers to offload to a GPU (-1: all), if llama.cpp was built with GPU support.")
+LoraOption = typer.Option(None, "--lora", metavar="FILE", help="LoRA adapter (GGUF) to apply on top of the model.")
 ReasoningOption = typer.Option(None, "--show-reasoning/--hide-reasoning", help="Show a reasoning model's <think> text (on stderr); hidden by default.")
-VerifierOption = typer.Option(None, "--verifier", help="Check answer sentences with: lexical, embedding, llm.")
+VerifierOption = typer.Option(None, "--verifier", metavar="METHOD", help="Check answer sentences with: lexical, embedding, llm.")
 
 
 def scope_flags(paths: Optional[list[str]], types: Optional[list[str]]) -> dict[str, Any]:

@@ -10,10 +10,21 @@ import typer
 
 from ragcli.cli.app import EXIT_ABSTAINED, app, print_json, run_command, settings_for
 from ragcli.cli.terminal import echo, write
+from ragcli.errors import UsageError
+from ragcli.retrieval.query import require_text
 from ragcli.cli.options import (
     GpuLayersOption, IndexOption, JsonOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption,
     TypeOption, VerifierOption, answer_flags, scope_flags,
 )
+
+
+def given_once(argument: Optional[str], option: Optional[str], what: str, spelling: str) -> str:
+    """The query or question, given either as the argument or with its option, not both."""
+    if argument is not None and option is not None:
+        raise UsageError(f"the {what} was given twice: as an argument and with {spelling}", hint=f"Give it once; {spelling} is for a {what} that starts with '-'.")
+    if argument is None and option is None:
+        raise UsageError(f"missing the {what}", hint=f"Give it as the argument, or with {spelling} when it starts with '-'.")
+    return argument if argument is not None else option
 
 
 def stream_to_terminal(piece: str) -> None:
@@ -27,7 +38,8 @@ def reasoning_to_stderr(piece: str) -> None:
 @app.command()
 def search(
     ctx: typer.Context,
-    query: str = typer.Argument(..., help="What to look for."),
+    query: Optional[str] = typer.Argument(None, metavar="QUERY", help="What to look for (one that starts with '-': give it with -e).", show_default=False),
+    dashed: Optional[str] = typer.Option(None, "-e", "--query", metavar="QUERY", help="The query, for one that starts with '-' (as `rg -e`)."),
     k: Optional[int] = KOption,
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
@@ -38,8 +50,9 @@ def search(
     from ragcli.retrieval.searcher import search as run_search
 
     def action() -> None:
+        text = given_once(query, dashed, "query", "-e/--query")
         settings = settings_for(ctx, {"retrieval.k": k, **scope_flags(path, kind)}, index)
-        result = run_search(settings, query, k)
+        result = run_search(settings, text, k)
         if json_output:
             print_json(result.to_json())
             return
@@ -53,7 +66,8 @@ def search(
 @app.command()
 def ask(
     ctx: typer.Context,
-    question: str = typer.Argument(..., help="The question to answer from the indexed documents."),
+    question: Optional[str] = typer.Argument(None, metavar="QUESTION", help="The question to answer from the indexed documents.", show_default=False),
+    dashed: Optional[str] = typer.Option(None, "-e", "--question", metavar="QUESTION", help="The question, for one that starts with '-'."),
     k: Optional[int] = KOption,
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
@@ -75,6 +89,7 @@ def ask(
     from ragcli.cli.rendering import render_sources
 
     def action() -> int:
+        text = require_text(given_once(question, dashed, "question", "-e/--question"), "question")
         flags = {"retrieval.k": k, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier), **scope_flags(path, kind)}
         settings = settings_for(ctx, flags, index)
         loaded: list[Answerer] = []
@@ -83,8 +98,8 @@ def ask(
             loaded.append(Answerer.open(settings))
             try:
                 if json_output:
-                    return loaded[0].ask(question, k)
-                return loaded[0].ask(question, k, on_text=display.text, on_reasoning=reasoning_to_stderr, on_event=display.on_event)
+                    return loaded[0].ask(text, k)
+                return loaded[0].ask(text, k, on_text=display.text, on_reasoning=reasoning_to_stderr, on_event=display.on_event)
             finally:
                 loaded[0].close()
 

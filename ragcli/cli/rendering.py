@@ -74,7 +74,9 @@ class IngestProgress:
     def summary(self, report: IngestReport) -> None:
         log_line(
             f"{report.indexed} indexed ({report.updated} updated), {report.unchanged} unchanged, "
-            f"{report.removed} removed, {len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f}s"
+            f"{report.removed} removed, {len(report.failed)} failed"
+            + (f", {report.excluded} excluded by patterns" if report.excluded else "")
+            + f"; {report.chunks} chunks in {report.seconds:.1f}s"
         )
         for failure in report.failed:
             log_line(f"  failed: {failure.path}: {failure.error}")

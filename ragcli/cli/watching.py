@@ -14,7 +14,7 @@ from ragcli.cli.options import IndexOption
 @app.command()
 def watch(
     ctx: typer.Context,
-    paths: Optional[list[Path]] = typer.Argument(None, help="Folders or files; none watches the folders the index remembers."),
+    paths: Optional[list[Path]] = typer.Argument(None, metavar="PATH...", show_default=False, help="Folders or files; none watches the folders the index remembers."),
     index: Optional[Path] = IndexOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only each re-sync's summary and failures."),
 ) -> None:

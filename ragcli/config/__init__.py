@@ -5,7 +5,7 @@ variables < command-line flags. ``sections`` holds the settings classes, ``loadi
 (the only code that reads ``os.environ``), ``validation`` checks them.
 """
 
-from ragcli.config.loading import default_cache_dir, default_index_dir, load_settings
+from ragcli.config.loading import default_cache_dir, default_index_dir, describe_settings, load_settings
 from ragcli.config.sections import (
     SECTIONS, AnswerSettings, ChatSettings, ChunkingSettings, EmbeddingSettings, GenerationSettings, IndexSettings,
     IngestSettings, ParsingSettings, RerankingSettings, RetrievalSettings, Settings, VerificationSettings,
@@ -15,5 +15,5 @@ from ragcli.config.sections import (
 __all__ = [
     "SECTIONS", "AnswerSettings", "ChatSettings", "ChunkingSettings", "EmbeddingSettings", "GenerationSettings",
     "IndexSettings", "IngestSettings", "ParsingSettings", "RerankingSettings", "RetrievalSettings", "Settings", "VerificationSettings",
-    "WatchSettings", "default_cache_dir", "default_index_dir", "load_settings",
+    "WatchSettings", "default_cache_dir", "default_index_dir", "describe_settings", "load_settings",
 ]

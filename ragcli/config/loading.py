@@ -210,3 +210,47 @@ def load_settings(
         settings = dataclasses.replace(settings, state_dir=str(default_state_dir(environ)))
     validate(settings)
     return dataclasses.replace(settings, notes=tuple(dict.fromkeys(notes)))
+
+
+def setting_origins(config_file: Path | None, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Where each setting that was set came from (``section.key`` -> "option", the environment
+    variable's name, or the config file's path); a setting not listed has its built-in default.
+    The layers are read as ``load_settings`` reads them, later ones winning."""
+    environ = os.environ if environ is None else environ
+    origins: dict[str, str] = {}
+    notes: list[str] = []
+    if config_file is not None:
+        data = tomllib.loads(_read_config(Path(config_file)))
+        origins.update(dict.fromkeys(_current_names(_flatten_toml(data), "", notes), str(config_file)))
+    variables = {"index.dir": "RAG_INDEX", **{name: f"RAG_{name.upper()}" for name in _TOP_LEVEL}}
+    for dotted in _current_names(_from_environment(environ), "", notes):
+        variable = variables.get(dotted, "RAG_" + dotted.replace(".", "_").upper())
+        origins[dotted] = variable if variable in environ else "environment"
+    origins.update(dict.fromkeys(_current_names(flags or {}, "", notes), "option"))
+    return origins
+
+
+def settings_table(settings: Settings) -> dict[str, Any]:
+    """Every setting by section as plain values (tuples as lists): what `rag config show` prints."""
+    table: dict[str, Any] = {name: getattr(settings, name) for name in _TOP_LEVEL}
+    for section in SECTIONS:
+        values = dataclasses.asdict(getattr(settings, section))
+        table[section] = {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+    return table
+
+
+def describe_settings(config_file: Path | None, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What `rag config show` and `rag config path` print: the settings in effect, where each set
+    one came from, and the files and folders they point to."""
+    settings = load_settings(config_file, flags, environ)
+    return {
+        "settings": settings_table(settings),
+        "origins": setting_origins(config_file, flags, environ),
+        "paths": {
+            "config_file": str(Path(config_file).resolve()) if config_file is not None else None,
+            "index": str(settings.index_path),
+            "cache": str(settings.cache_path),
+            "state": str(settings.state_path),
+        },
+        "notes": list(settings.notes),
+    }

@@ -31,6 +31,11 @@ class IndexSettings:
 class IngestSettings:
     # Index files that symbolic links inside the folders point to elsewhere (/etc, another user's home).
     follow_links: bool = False
+    # Patterns in .gitignore's syntax, relative to each folder ingested: only files matching an
+    # include pattern (when any is set), none matching an exclude pattern. For one folder only, use
+    # `rag ingest FOLDER --exclude ...` (remembered) or a .ragignore file in it.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

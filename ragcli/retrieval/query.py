@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from ragcli.errors import UsageError
 from ragcli.vocabulary import IDENTIFIER, QUERY_STOPWORDS, WORD, cjk_grams
+
+
+def require_text(text: str, what: str = "query") -> str:
+    """``text`` stripped; a blank query or question is a usage error, not a search for nothing."""
+    stripped = text.strip()
+    if not stripped:
+        raise UsageError(f"the {what} is empty", hint=f"Give the {what} as the argument, e.g. `rag {'ask' if what == 'question' else 'search'} \"...\"`.")
+    return stripped
 
 
 def lexical_query(text: str) -> str:

@@ -3,6 +3,7 @@ optionally re-ranked by a second stage, then shaped into passages."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from ragcli.config import Settings
@@ -10,7 +11,7 @@ from ragcli.embedding import Embedder, load_embedder
 from ragcli.records import Hit, SearchResult
 from ragcli.reranking import Reranker, load_reranker
 from ragcli.retrieval.fusion import blend_second_stage, cap_per_group, reciprocal_rank_fusion
-from ragcli.retrieval.query import cjk_query, lexical_query, unknown_terms
+from ragcli.retrieval.query import cjk_query, lexical_query, require_text, unknown_terms
 from ragcli.retrieval.scope import Scope
 from ragcli.retrieval.shaping import ChunkPlace, Passage, fill_short, join_texts, shape_passages, widen
 from ragcli.store.catalog import StoredChunk
@@ -20,6 +21,18 @@ from ragcli.store.index import Index
 _CONFIGURED = object()
 # Chunks looked at after a short passage; titles and synopses are followed by their text within a few.
 _FILL_LOOKAHEAD = 4
+
+
+def _as_recorded(settings: Settings, index: Index) -> Settings:
+    """``settings`` with the embedder the index was built with: a query must be embedded as its
+    chunks were, whatever the environment or config says now (only writing with another one is refused)."""
+    recorded = index.catalog.get_meta("embedding_model")
+    int8 = str(index.identity.get("embedder", "")).endswith("+onnx-int8")
+    now_int8 = settings.embedding.backend == "onnx" and settings.embedding.precision == "int8"
+    if not recorded or (recorded == settings.embedding.model and int8 == now_int8):
+        return settings
+    precision = {"backend": "onnx", "precision": "int8"} if int8 else ({"precision": "fp32"} if now_int8 else {})
+    return dataclasses.replace(settings, embedding=dataclasses.replace(settings.embedding, model=recorded, **precision))
 
 
 class Searcher:
@@ -38,7 +51,7 @@ class Searcher:
         """Open the index and load the models; ``reranker`` defaults to the configured second stage."""
         index = Index.open_for_reading(settings)
         try:
-            embedder = embedder or load_embedder(settings)
+            embedder = embedder or load_embedder(_as_recorded(settings, index))
             if reranker is _CONFIGURED:
                 reranker = load_reranker(settings)
             return cls(settings, index, embedder, reranker)
@@ -80,6 +93,7 @@ class Searcher:
     ) -> SearchResult:
         """The ``k`` best passages for ``query`` within ``scope`` (default: the configured paths and types);
         ``merge_adjacent`` overrides ``retrieval.merge_adjacent`` for this search."""
+        require_text(query)
         options = self.settings.retrieval
         k = k or options.k
         merge = options.merge_adjacent if merge_adjacent is None else merge_adjacent
@@ -164,5 +178,6 @@ class Searcher:
 
 def search(settings: Settings, query: str, k: int | None = None, scope: Scope | None = None) -> SearchResult:
     """One-shot search: open the index and models, query, close."""
+    require_text(query)
     with Searcher.open(settings) as searcher:
         return searcher.search(query, k, scope)

@@ -131,6 +131,17 @@ class Documents:
     def set_root_device(self, root: str, device: int) -> None:
         self._db.execute("UPDATE roots SET device = ? WHERE path = ?", (device, root))
 
+    def root_patterns(self, root: str) -> dict | None:
+        """The include/exclude patterns remembered for a root (JSON), None when it has none."""
+        try:
+            row = self._db.execute("SELECT patterns FROM roots WHERE path = ?", (root,)).fetchone()
+        except sqlite3.OperationalError:  # an index an older ragcli wrote, opened read-only: no column yet
+            return None
+        return json.loads(row[0]) if row and row[0] else None
+
+    def set_root_patterns(self, root: str, patterns: dict) -> None:
+        self._db.execute("UPDATE roots SET patterns = ? WHERE path = ?", (json.dumps(patterns), root))
+
     def remove_root(self, root: str) -> None:
         """Forget a root; its documents are removed separately."""
         self._db.execute("DELETE FROM roots WHERE path = ?", (root,))

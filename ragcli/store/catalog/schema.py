@@ -42,12 +42,12 @@ CREATE INDEX IF NOT EXISTS chunks_by_embed_hash ON chunks(embed_hash);
 {FULLTEXT_TABLE}
 {GRAMS_TABLE}
 CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, error TEXT NOT NULL, at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL, device INTEGER);
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL, device INTEGER, patterns TEXT);
 """
 
 # Columns added since FORMAT_VERSION 1 was first written: (table, column, definition). A writer adds
 # any that an older index lacks; readers never need them.
-ADDED_COLUMNS = (("roots", "device", "INTEGER"),)
+ADDED_COLUMNS = (("roots", "device", "INTEGER"), ("roots", "patterns", "TEXT"))
 
 
 # Documents are keyed by absolute path; "under a root" means the root itself or anything below it.

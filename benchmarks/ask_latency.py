@@ -21,23 +21,37 @@ alike; the medians per checkout are printed and written as JSON.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import pty
+import re
 import selectors
 import shlex
 import statistics
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
 DRAFT_START = b"\x1b7"  # cli/asking.py's _SAVE: the live display saves the cursor before a draft preview
+# Before any checked sentence, the draft follows the status line's elapsed time: "writing 10.6s  To force ..."
+STATUS_PREVIEW = re.compile(rb"\d\.\ds  \S")
+# A terminal's size: a fresh pseudo-terminal has none (0 x 0), and the display sizes its preview by it.
+COLUMNS, ROWS = 120, 40
+
+
+def _sized(fd: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
 
 
 def one_run(checkout: Path, question: str, env: dict) -> dict:
     out_main, out_child = pty.openpty()
     err_main, err_child = pty.openpty()
+    for fd in (out_child, err_child):
+        _sized(fd)
     own = checkout / ".venv" / "bin" / "python"
     python = own if own.exists() else Path(sys.executable)  # `-m` imports the checkout's ragcli either way
     started = time.perf_counter()
@@ -63,7 +77,7 @@ def one_run(checkout: Path, question: str, env: dict) -> dict:
                 continue
             now = time.perf_counter() - started
             first.setdefault(key.data, now)
-            if key.data == "stdout" or DRAFT_START in data:
+            if key.data == "stdout" or DRAFT_START in data or STATUS_PREVIEW.search(data):
                 first.setdefault("draft", now)
             text[key.data] += data
     process.wait()

@@ -63,6 +63,18 @@ def test_a_sentence_that_stops_at_a_colon_is_a_fragment_and_never_shown(indexed)
     assert [c["method"] for c in result.verification["per_sentence"]][-1] == "fragment"
 
 
+def test_a_sentence_that_points_back_to_a_withheld_one_is_withheld_too(indexed):
+    true = passage_text(indexed, 1)
+    # "This ..." after an invented sentence would be shown without what "this" is.
+    result, _ = answer(indexed, f"{true} Use the --frobnicate-safely option of zlib-tool. This {true[0].lower()}{true[1:]}")
+    methods = [c["method"] for c in result.verification["per_sentence"]]
+    assert methods[-1] == "dangling" and result.text.count(true.rstrip(".")) == 1
+    # After a shown sentence, the same opening is fine.
+    second = passage_text(indexed, 2)
+    kept, _ = answer(indexed, f"{true} This {second[0].lower()}{second[1:]}")
+    assert [c["method"] for c in kept.verification["per_sentence"]] == ["lexical", "lexical"]
+
+
 def test_a_question_in_another_script_asks_for_an_answer_in_its_language(indexed):
     result, generator = answer(indexed, "답변", question="operator 사용자의 uid는 무엇입니까?")
     assert generator.prompts[0][-1]["content"].endswith(IN_THE_QUESTIONS_LANGUAGE)

@@ -19,6 +19,9 @@ from ragcli.vocabulary import SENTENCE_CLOSE, same_sentence_key, split_complete,
 
 # A sentence that announces what follows and stops there.
 FRAGMENT = re.compile(r":\s*$")
+# A sentence that opens by pointing back ("This ensures ...", "Doing so ...") says nothing on its
+# own: after a withheld sentence it would be shown without what it points to.
+POINTS_BACK = re.compile(r"^\W*(this|that|these|those|such|doing so|otherwise|in (this|that|which) case)\b", re.IGNORECASE)
 
 TextSink = Callable[[str], None]
 # A checked sentence, and the text shown for it (None when it is withheld).
@@ -156,6 +159,8 @@ class _DraftChecker:
         self.refused = False
         # Small models loop ("=jpXa" three times over): a sentence said again is said once.
         self._seen: set[str] = set()
+        # Whether the sentence before was held back (what a "This ..." after it would point to).
+        self._last_withheld = False
 
     def feed(self, piece: str) -> None:
         self.draft += piece
@@ -198,6 +203,9 @@ class _DraftChecker:
             # "You can use the following command:" promises what is not there; never shown.
             self._verdict(SentenceCheck(text=sentence, source=None, support=0.0, informative=True, method="fragment"), None)
             return
+        if not self.mark and self._last_withheld and POINTS_BACK.search(sentence):
+            self._verdict(SentenceCheck(text=sentence, source=None, support=0.0, informative=True, method="dangling"), None)
+            return
         check = self.verifier.check(sentence, self.question, self.passages)
         if check.supported and check.source:
             passage = self.passages[check.source - 1]
@@ -214,6 +222,7 @@ class _DraftChecker:
 
     def _verdict(self, check: SentenceCheck, shown: str | None) -> None:
         self.checks.append(check)
+        self._last_withheld = shown is None and check.informative
         if self.on_sentence:
             self.on_sentence(check, shown)
         if shown is None:

@@ -77,9 +77,11 @@ class Hit:
 class SearchResult:
     query: str
     hits: list[Hit]
+    # What a reader should know about these hits (an identifier of the query that no document holds).
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"query": self.query, "hits": [hit.to_json() for hit in self.hits]}
+        return {"query": self.query, "hits": [hit.to_json() for hit in self.hits], "notes": list(self.notes)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +162,8 @@ class IngestReport:
     skipped: list[FileFailure] = field(default_factory=list)
     # Files and folders left out by include/exclude patterns or a .ragignore (counted, not listed).
     excluded: int = 0
+    # Files read again with unchanged content (newer parsers); ``updated`` counts changed content only.
+    reread: int = 0
 
     def to_json(self) -> dict:
         return {
@@ -173,6 +177,7 @@ class IngestReport:
             "warnings": [{"path": w.path, "warning": w.error} for w in self.warnings],
             "skipped": [{"path": f.path, "reason": f.error} for f in self.skipped],
             "excluded": self.excluded,
+            "reread": self.reread,
         }
 
 
@@ -180,11 +185,13 @@ class EventKind(StrEnum):
     START = "start"  # the walk is done: ``total`` files to look at
     FILE = "file"  # one file reached a ``FileStatus``
     FINISH = "finish"  # everything is committed
+    PHASE = "phase"  # a step that takes a while and is not a file: ``detail`` names it
 
 
 class FileStatus(StrEnum):
     INDEXED = "indexed"
     UPDATED = "updated"
+    REREAD = "reread"  # the same bytes read again (the parsers changed)
     UNCHANGED = "unchanged"
     FAILED = "failed"
     REMOVED = "removed"
@@ -201,6 +208,10 @@ class IngestEvent:
     # For START: why every file is read again, if it is; for FILE: chunks, warnings or the error.
     detail: str = ""
     total: int = 0
+    # For START: the bytes of the files that will (probably) be parsed and embedded, the work that
+    # dominates a run; for a FILE that was indexed: its bytes. A progress bar by these has an ETA that holds.
+    total_bytes: int = 0
+    size: int = 0
 
 
 class AskStage(StrEnum):

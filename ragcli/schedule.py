@@ -110,12 +110,39 @@ def build_schedule(
     command = [*_command_prefix(), "--index", str(index)]
     if config_file is not None:
         command += ["--config", str(config_file.expanduser().resolve())]
-    command += ["ingest", "--quiet", "--wait", str(WAIT_SECONDS)]
+    # --log: every line goes to the log, timestamped and size-capped; only failures and errors reach
+    # stderr, which cron mails: a quiet night sends nothing.
+    command += ["ingest", "--quiet", "--wait", str(WAIT_SECONDS), "--log", str(log_path)]
     words = _environment(environ) + [cron_word(word, "path") for word in command]
     marker = schedule_marker(index)
     # umask 077: the log names the user's files, so it is theirs alone.
-    line = f"{cron_time(at, expression)} umask 077; {' '.join(words)} >> {cron_word(str(log_path), 'log path')} 2>&1 {marker}"
+    line = f"{cron_time(at, expression)} umask 077; {' '.join(words)} {marker}"
     return Schedule(line=line, marker=marker, log=str(log_path), index=str(index))
+
+
+def check_runs(schedule: Schedule, config_file: Path | None, environ: Mapping[str, str]) -> None:
+    """Refuse a line that would fail every night: cron runs it with only the RAG_* variables
+    carried in the line, so its settings must open this index and match how it was built."""
+    from ragcli.config import load_settings
+    from ragcli.embedding import load_embedder
+    from ragcli.store.index import Index
+
+    carried = {name: value for name, value in environ.items() if name.startswith("RAG_")}
+    settings = load_settings(config_file, {"index.dir": schedule.index}, carried)
+    try:
+        index = Index.open_for_reading(settings)
+    except RagError as exc:
+        raise RagError(f"not installing the schedule: {exc}", hint="Run `rag ingest PATH...` for this index first, then install the schedule.") from exc
+    with index:
+        if not index.catalog.documents.roots():
+            raise RagError(f"not installing the schedule: index {schedule.index} remembers no folders to re-sync", hint="Run `rag ingest PATH...` first.")
+        embedder = load_embedder(settings)  # lazy: the id and dimension, no weights
+        changed = index.built_as(settings, embedder.id, embedder.dimension)
+    if changed:
+        raise RagError(
+            f"not installing the schedule: with the settings cron would run it with, the index does not match ({changed})",
+            hint="Run `rag schedule --install` with the --config and RAG_* variables the index was built with.",
+        )
 
 
 def _is_ours(line: str, schedule: Schedule) -> bool:

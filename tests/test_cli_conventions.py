@@ -154,3 +154,30 @@ def test_reading_uses_the_embedder_the_index_records_whatever_the_environment_sa
     assert json.loads(found.stdout)["hits"][0]["path"].endswith("ninja-build-manual.html")
     refused = run(other, "ingest")
     assert refused.exit_code == 1 and "built with other settings" in refused.stderr
+
+
+def test_search_shows_a_similarity_a_reader_understands_and_notes_an_absent_identifier(env, docs):
+    assert run(env, "ingest", str(docs)).exit_code == 0
+    plain = run(env, "search", "NINJA_STATUS progress")
+    assert plain.exit_code == 0 and "(similarity 0." in plain.stdout and "score" not in plain.stdout
+    absent = run(env, "search", "-e", "--frobnicate-the-widgets")
+    assert "note: 'frobnicate-the-widgets' occurs in no indexed document" in absent.stderr
+    data = json.loads(run(env, "search", "NINJA_STATUS", "--json").stdout)
+    assert data["notes"] == [] and data["hits"][0]["rank"] == 1 and "score" in data["hits"][0]
+
+
+def test_hits_wrap_to_the_width_with_a_hanging_indent_and_colour_only_on_request(env, docs):
+    from ragcli.cli.rendering import render_hits
+    from ragcli.retrieval.searcher import search
+    from ragcli.config import load_settings
+    from tests.conftest import fake_flags
+
+    assert run(env, "ingest", str(docs)).exit_code == 0
+    settings = load_settings(flags=fake_flags(docs.parent), environ={})
+    result = search(settings, "NINJA_STATUS progress status line")
+    text = render_hits(result, width=60)
+    body = [line for line in text.splitlines() if line.startswith("    ")]
+    assert body and all(len(line) <= 60 for line in body)
+    assert "\x1b[" not in text
+    coloured = render_hits(result, colour=True, width=60)
+    assert "\x1b[1m[1]\x1b[0m" in coloured and "\x1b[36m" in coloured

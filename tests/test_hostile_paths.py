@@ -340,9 +340,9 @@ def test_a_resumed_first_ingest_reads_only_what_it_had_not_committed(settings, t
     folder.mkdir()
     for n in range(150):
         note(folder, f"n{n:03d}.md", f"Marker{n} the quokka {n}.")
-    import ragcli.ingest as ingest_module
+    import ragcli.ingest_files as ingest_module
 
-    real_flush = ingest_module._Run.flush
+    real_flush = ingest_module.FileRun.flush
     calls = {"n": 0}
 
     def flush_then_die(self):
@@ -351,10 +351,10 @@ def test_a_resumed_first_ingest_reads_only_what_it_had_not_committed(settings, t
         if calls["n"] == 1:
             raise KeyboardInterrupt  # killed after the first batch was committed
 
-    monkeypatch.setattr(ingest_module._Run, "flush", flush_then_die)
+    monkeypatch.setattr(ingest_module.FileRun, "flush", flush_then_die)
     with pytest.raises(KeyboardInterrupt):
         ingest(settings, [folder])
-    monkeypatch.setattr(ingest_module._Run, "flush", real_flush)
+    monkeypatch.setattr(ingest_module.FileRun, "flush", real_flush)
     committed = index_status(settings)["documents"]
     assert 0 < committed < 150
     report = ingest(settings, [folder])

@@ -309,7 +309,8 @@ def test_an_index_from_older_parsers_re_reads_every_file_once_and_reuses_vectors
     _set_parser_revision(settings, PARSER_REVISION - 1)
     embedder, events = CountingEmbedder(), []
     report = ingest(settings, [], embedder=embedder, on_event=events.append)
-    assert report.updated == 5 and report.unchanged == 0
+    # The same bytes read again are not "updated": their content did not change.
+    assert (report.indexed, report.updated, report.reread, report.unchanged) == (5, 0, 5, 0)
     assert "parsers changed" in events[0].detail
     assert embedder.embedded == 0  # same text, same vectors: nothing is embedded again
     assert _parser_revision(settings) == PARSER_REVISION
@@ -328,7 +329,7 @@ def test_a_partial_ingest_leaves_the_index_marked_for_re_reading(settings, docs,
     ingest(settings, [other])
     assert _parser_revision(settings) == PARSER_REVISION - 1  # docs/ was not read again yet
     report = ingest(settings, [])
-    assert report.updated == 6 and _parser_revision(settings) == PARSER_REVISION
+    assert report.reread == 6 and report.updated == 0 and _parser_revision(settings) == PARSER_REVISION
 
 
 def test_a_killed_writers_temporaries_are_removed_by_the_next_write(settings, docs):

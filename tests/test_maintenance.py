@@ -267,7 +267,9 @@ def test_schedule_line_reruns_this_index_with_its_config_and_environment(setting
     assert f"--index {settings.index_path} " in plan.line
     # No literal % reaches cron, which would cut the line there: the shell prints it (see the round trip below).
     assert "%" not in plan.line and str(config).split("%")[0] in plan.line
-    assert " ingest --quiet --wait 3600 >> " in plan.line and plan.line.endswith(plan.marker)
+    assert f" ingest --quiet --wait 3600 --log {plan.log} " in plan.line and plan.line.endswith(plan.marker)
+    # No redirection: what the run prints (failures, errors) is cron's mail; the rest is in the log.
+    assert ">>" not in plan.line and "2>&1" not in plan.line
     assert plan.log == str(settings.index_path.with_name(settings.index_path.name + ".log"))
 
 
@@ -311,10 +313,9 @@ def test_every_path_reaches_the_command_exactly_as_written(settings, tmp_path, m
     launcher = shlex.quote(ragcli_schedule._command_prefix()[0])
     printer = """sh -c 'printf "[%s]\\n" "$RAG_NOTE" "$@"' printer"""
     command = as_cron_runs(plan.line).replace(launcher, printer, 1)
-    subprocess.run(["sh", "-c", command], check=True)
-    printed = log.read_text().splitlines()
+    printed = subprocess.run(["sh", "-c", command], check=True, capture_output=True, text=True).stdout.splitlines()
     assert printed[0] == "[a 'b' 10% \\%]"
-    assert f"[{config}]" in printed and printed[-4:] == ["[ingest]", "[--quiet]", "[--wait]", "[3600]"]
+    assert f"[{config}]" in printed and printed[-6:] == ["[ingest]", "[--quiet]", "[--wait]", "[3600]", "[--log]", f"[{log}]"]
 
 
 @pytest.mark.parametrize("where", ["index", "log", "config", "value"])

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from ragcli import __version__
 from ragcli.cli.terminal import echo, json_text, one_line
+from ragcli.cli.terminal import echo as _echo
 from ragcli.errors import RagError, explain
 
 EXIT_PARTIAL = 3
@@ -99,9 +100,16 @@ def settings_for(ctx: typer.Context, flags: dict[str, Any], index: Optional[Path
     return settings
 
 
-def run_command(ctx: typer.Context, action: Callable[[], int | None]) -> None:
-    """Run a command body, turning errors into one clear message and an exit code."""
+def run_command(ctx: typer.Context, action: Callable[[], int | None], also: Callable[[str], object] | None = None) -> None:
+    """Run a command body, turning errors into one clear message and an exit code; ``also``
+    receives each line of that message too (a run log)."""
     debug = ctx.obj.debug if ctx.obj else False
+    if also is not None:
+        def echo(text: str, err: bool = False) -> None:
+            _echo(text, err=err)
+            also(text)
+    else:
+        echo = _echo
     try:
         code = action() or 0
     except RagError as exc:

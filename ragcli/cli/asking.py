@@ -21,7 +21,7 @@ import time
 import unicodedata
 from typing import Callable, TypeVar
 
-from ragcli.cli.terminal import clean, one_line
+from ragcli.cli.terminal import clean, colour_wanted, one_line
 from ragcli.records import AskEvent, AskEventKind, AskStage
 
 T = TypeVar("T")
@@ -31,11 +31,6 @@ _SAVE, _RESTORE = "\x1b7", "\x1b8"
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # A preview shorter than this is not worth showing after the answer on its line.
 _MIN_PREVIEW = 12
-
-
-def colour_wanted(stream) -> bool:
-    """Colour and cursor control only for a terminal, and never with NO_COLOR set (no-color.org)."""
-    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def _width(text: str) -> int:

@@ -109,7 +109,8 @@ def chat(
 ) -> None:
     """Talk with your documents: questions are read from the terminal (or stdin), one per line."""
     from ragcli.answer.chat import open_conversation
-    from ragcli.cli.asking import AskDisplay, colour_wanted, run_interruptibly
+    from ragcli.cli.asking import AskDisplay, run_interruptibly
+    from ragcli.cli.terminal import colour_wanted
     from ragcli.cli.rendering import render_sources
 
     def action() -> None:

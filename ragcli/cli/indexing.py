@@ -34,6 +34,7 @@ def ingest(
     json_output: bool = JsonOption,
     wait: float = typer.Option(0.0, "--wait", min=0, metavar="SECONDS", help="Seconds to wait for another running ingest to finish."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary and failures."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="On a terminal, also list every file indexed or removed (logs always do)."),
     embedder: Optional[str] = typer.Option(None, "--embedder", metavar="NAME|DIR", help="Embedder: short name or sentence-transformers folder."),
     rebuild: bool = typer.Option(
         False, "--rebuild", help="Build a fresh index (e.g. after changing embedder or chunking) beside the current one, then swap it in."
@@ -43,6 +44,10 @@ def ingest(
     ),
     include: Optional[list[str]] = typer.Option(
         None, "--include", metavar="GLOB", help="Index only files matching GLOB (.gitignore syntax, repeatable); remembered for these folders' re-syncs."
+    ),
+    log: Optional[Path] = typer.Option(
+        None, "--log", metavar="FILE",
+        help="Append every line, timestamped, to FILE (moved to FILE.1 past ingest.log_max_kb); print only failures and errors: quiet on success, for cron.",
     ),
     exclude: Optional[list[str]] = typer.Option(
         None, "--exclude", metavar="GLOB",
@@ -57,17 +62,31 @@ def ingest(
     else:
         from ragcli.ingest import ingest as run_ingest
 
+    run_log = []
+
     def action() -> int:
         settings = settings_for(ctx, {"embedding.model": embedder, "ingest.follow_links": follow_links}, index)
-        with IngestProgress(enabled=not json_output, quiet=quiet) as progress:
-            report = run_ingest(settings, paths or [], wait_seconds=wait, on_event=progress.on_event, patterns=remembered_patterns(paths, include, exclude))
+        if log is not None:
+            from ragcli.cli.runlog import RunLog
+
+            run_log.append(RunLog(log, settings.ingest.log_max_kb * 1024))
+        with IngestProgress(enabled=not json_output, quiet=quiet, log=run_log[0] if run_log else None, verbose=verbose) as progress:
+            try:
+                report = run_ingest(settings, paths or [], wait_seconds=wait, on_event=progress.on_event, patterns=remembered_patterns(paths, include, exclude))
+            except KeyboardInterrupt:
+                progress.interrupted()
+                raise
         if json_output:
             print_json(report.to_json())
         else:
             progress.summary(report)
         return EXIT_PARTIAL if report.failed else 0
 
-    run_command(ctx, action)
+    try:
+        run_command(ctx, action, also=lambda line: run_log and run_log[0].write(line))
+    finally:
+        if run_log:
+            run_log[0].close()
 
 
 @app.command()
@@ -171,12 +190,13 @@ def schedule(
     json_output: bool = JsonOption,
 ) -> None:
     """Print a crontab line that re-syncs this index's folders (`rag ingest` with no path) on a schedule."""
-    from ragcli.schedule import build_schedule, install_schedule
+    from ragcli.schedule import build_schedule, check_runs, install_schedule
 
     def action() -> None:
         settings = settings_for(ctx, {}, index)
         plan = build_schedule(settings, config_file=ctx.obj.config, environ=dict(os.environ), at=at, expression=cron, log=log)
         if install:
+            check_runs(plan, ctx.obj.config, dict(os.environ))
             install_schedule(plan)
         if json_output:
             print_json({**plan.to_json(), "installed": install})

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ragcli.cli.app import EXIT_ABSTAINED, app, print_json, run_command, settings_for
-from ragcli.cli.terminal import echo, write
+from ragcli.cli.terminal import echo, one_line, write
 from ragcli.errors import UsageError
 from ragcli.retrieval.query import require_text
 from ragcli.cli.options import (
@@ -57,8 +57,12 @@ def search(
             print_json(result.to_json())
             return
         from ragcli.cli.rendering import render_hits
+        from ragcli.cli.terminal import colour_wanted
 
-        echo(render_hits(result))
+        for note in result.notes:
+            echo(f"note: {one_line(note)}", err=True)
+        colour = colour_wanted(sys.stdout)
+        echo(render_hits(result, colour=colour), styled=colour)
 
     run_command(ctx, action)
 
@@ -85,7 +89,8 @@ def ask(
 
     Exits with 6 when the documents do not answer it (the answer is an abstention)."""
     from ragcli.answer.answerer import Answerer
-    from ragcli.cli.asking import AskDisplay, colour_wanted, run_interruptibly
+    from ragcli.cli.asking import AskDisplay, run_interruptibly
+    from ragcli.cli.terminal import colour_wanted
     from ragcli.cli.rendering import render_sources
 
     def action() -> int:

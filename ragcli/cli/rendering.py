@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ragcli.cli.terminal import one_line
+from ragcli.cli.terminal import one_line, wrapped
 from ragcli.parsing import page_label
 from ragcli.records import EventKind, FileStatus, IngestEvent, IngestReport, SearchResult
 
@@ -22,19 +22,28 @@ def log_line(line: str) -> None:
 class IngestProgress:
     """Shows ingest events: a rich progress bar when stderr is a terminal, log lines when not."""
 
-    def __init__(self, enabled: bool, quiet: bool) -> None:
+    def __init__(self, enabled: bool, quiet: bool, log=None, verbose: bool = False) -> None:
         self.enabled = enabled
         self.quiet = quiet
+        self.verbose = verbose
+        self._by_bytes = False
+        self._files_done = self._files_total = 0
+        # A RunLog (`--log FILE`): every line goes there; stderr then gets only the failures.
+        self.log = log
         self._bar = None
         self._task = None
+        # Files committed so far (an event is sent only after its transaction): what a Ctrl-C keeps.
+        self.saved = 0
 
     def __enter__(self) -> "IngestProgress":
-        if self.enabled and not self.quiet and sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        if self.enabled and not self.quiet and self.log is None and sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+            # The bar moves by the bytes of the files parsed and embedded (the work that dominates),
+            # not by files: hundreds of unchanged files pass in a second, one large PDF takes minutes.
             self._bar = Progress(
-                TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                TextColumn("{task.description}"), transient=True,
+                TextColumn("[bold]ingest"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[files]}"), TextColumn("{task.description}"), transient=True,
             )
             self._bar.start()
         return self
@@ -43,43 +52,86 @@ class IngestProgress:
         if self._bar is not None:
             self._bar.stop()
 
+    def _advance(self, event: IngestEvent) -> None:
+        self._files_done += 1
+        name = event.path.rsplit("/", 1)[-1]
+        self._bar.update(
+            self._task, advance=event.size if self._by_bytes else 1, description=name[:40],
+            files=f"{self._files_done}/{self._files_total} files",
+        )
+
     def on_event(self, event: IngestEvent) -> None:
         if event.kind is EventKind.START:
             if self._bar is not None:
-                self._task = self._bar.add_task("", total=event.total)
+                self._by_bytes = event.total_bytes > 0
+                self._files_total = event.total
+                total = event.total_bytes if self._by_bytes else event.total
+                self._task = self._bar.add_task("", total=max(total, 1), files=f"0/{event.total} files")
             if event.detail:  # once after an upgrade, and it explains a long night: shown even with --quiet
                 self._show(f"note: {event.detail}", always=True)
+            return
+        if event.kind is EventKind.PHASE:
+            if self._bar is not None and self._task is not None:
+                self._bar.update(self._task, description=event.detail)
+            elif not self.quiet:
+                self._show(event.detail, always=False)
             return
         if event.kind is EventKind.FINISH:
             if self._bar is not None and self._task is not None:
                 self._bar.update(self._task, description="done")
             return
+        if event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REREAD):
+            self.saved += 1
         if self._bar is not None and self._task is not None and event.status is not FileStatus.REMOVED:
-            name = event.path.rsplit("/", 1)[-1]
-            self._bar.update(self._task, advance=1, description=name[:40])
+            self._advance(event)
         if event.status is FileStatus.FAILED:
             message = f"failed: {event.path}: {event.detail}"
-        elif event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REMOVED, FileStatus.SKIPPED) and not self.quiet:
+        elif event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REMOVED, FileStatus.SKIPPED) and (
+            not self.quiet or self.log is not None  # the log is the whole story; --quiet is about the terminal
+        ):
+            if self._bar is not None and not self.verbose and event.status is not FileStatus.SKIPPED:
+                return  # on a terminal the bar shows the files going by; -v lists each one
             message = f"{event.status}: {event.path}" + (f" ({event.detail})" if event.detail else "")
         else:
             return
         self._show(message, always=event.status == "failed")
 
     def _show(self, message: str, always: bool) -> None:
+        if self.log is not None:
+            self.log.write(message)
+            if always and not message.startswith("note: "):
+                log_line(message)
+            return
         if self._bar is not None:
-            self._bar.console.print(one_line(message), markup=False, highlight=False)
+            failed = message.startswith("failed: ")
+            self._bar.console.print(one_line(message), markup=False, highlight=False, style="red" if failed else None)
         elif self.enabled or always:
             log_line(message)
 
+    def interrupted(self) -> None:
+        """What a Ctrl-C left: everything committed before it, and how to go on."""
+        self._show(
+            f"stopped: the {self.saved} files indexed in this run are saved and the index is usable; "
+            "run the same `rag ingest` again to go on (files already saved are not read again)",
+            always=True,
+        )
+
     def summary(self, report: IngestReport) -> None:
-        log_line(
-            f"{report.indexed} indexed ({report.updated} updated), {report.unchanged} unchanged, "
+        """The run in one line; each failure was shown once already, as it happened."""
+        line = (
+            f"{report.indexed} indexed ({report.updated} updated"
+            + (f", {report.reread} read again by newer parsers" if report.reread else "")
+            + f"), {report.unchanged} unchanged, "
             f"{report.removed} removed, {len(report.failed)} failed"
             + (f", {report.excluded} excluded by patterns" if report.excluded else "")
             + f"; {report.chunks} chunks in {report.seconds:.1f}s"
         )
-        for failure in report.failed:
-            log_line(f"  failed: {failure.path}: {failure.error}")
+        if self.log is not None:
+            self.log.write(line)
+            if report.failed:  # cron mails stderr: say what the failures belong to
+                log_line(line)
+        else:
+            log_line(line)
 
 
 def _size(num_bytes: int) -> str:
@@ -131,17 +183,26 @@ def _where(path: str, page: int | None) -> str:
     return f"{one_line(path)}, {label}" if label else one_line(path)
 
 
-def render_hits(result: SearchResult) -> str:
-    """Search hits: rank, place and score, heading path, and the start of the text."""
+def _styles(colour: bool) -> tuple[str, str, str, str]:
+    """Bold, the colour of paths, the colour of failures, reset: ragcli's own codes, or none."""
+    return ("\x1b[1m", "\x1b[36m", "\x1b[31m", "\x1b[0m") if colour else ("", "", "", "")
+
+
+def render_hits(result: SearchResult, colour: bool = False, width: int | None = None) -> str:
+    """Search hits: rank, place and similarity, heading path, and the start of the text wrapped
+    under it. The similarity is the cosine of the dense match (what a reader can compare across
+    queries); the fused score that ranks them is in --json."""
     if not result.hits:
         return "No passages found."
+    bold, path_colour, _, reset = _styles(colour)
     blocks = []
     for hit in result.hits:
-        lines = [f"[{hit.rank}] {_where(hit.path, hit.page)}  (score {hit.score:.4f})"]
+        match = f"similarity {hit.similarity:.2f}" if hit.similarity is not None else "keyword match"
+        lines = [f"{bold}[{hit.rank}]{reset} {path_colour}{_where(hit.path, hit.page)}{reset}  ({match})"]
         if hit.headings:
             lines.append(f"    {one_line(' > '.join(hit.headings))}")
         snippet = one_line(" ".join(hit.text.split()))
-        lines.append(f"    {snippet[:400]}{'…' if len(snippet) > 400 else ''}\n")
+        lines.append(wrapped(f"{snippet[:400]}{'…' if len(snippet) > 400 else ''}", width=width) + "\n")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
 
@@ -166,7 +227,7 @@ def render_eval(report, with_answers: bool) -> str:
 def render_sources(answer, colour: bool = False) -> str:
     """The source list under an answer: each cited passage with the sentences that back the answer
     (highlighted on a terminal), or, when it abstained, why and the closest passages."""
-    bold, reset = ("\x1b[1m", "\x1b[0m") if colour else ("", "")
+    bold, path_colour, _, reset = _styles(colour)
     if answer.abstained:
         lines = [f"Why: {one_line(answer.abstention_reason)}."] if answer.abstention_reason else []
         lines.append("Closest passages:" if answer.sources else "No passages found.")
@@ -174,10 +235,14 @@ def render_sources(answer, colour: bool = False) -> str:
         lines = [f"Note: {one_line(note)}." for note in answer.notes] + ["Sources:"]
     shown = [s for s in answer.sources if s.cited] or answer.sources
     for source in shown:
-        lines.append(f"[{source.n}] {_where(source.hit.path, source.hit.page)}")
+        lines.append(f"{bold}[{source.n}]{reset} {path_colour}{_where(source.hit.path, source.hit.page)}{reset}")
         if source.evidence:
-            lines += [f"    {bold}{one_line(' '.join(sentence.split()))}{reset}" for sentence in source.evidence]
+            # Wrapped before the codes go in, so that they never count as width.
+            lines += [
+                "\n".join(f"{line[:4]}{bold}{line[4:]}{reset}" for line in wrapped(one_line(" ".join(sentence.split()))).splitlines())
+                for sentence in source.evidence
+            ]
             continue
         snippet = one_line(" ".join(source.hit.text.split()))
-        lines.append(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+        lines.append(wrapped(f"{snippet[:200]}{'…' if len(snippet) > 200 else ''}"))
     return "\n".join(lines)

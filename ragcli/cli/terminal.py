@@ -9,8 +9,11 @@ escapes (``\\x1b``), and in one-line values (paths, names, messages) newlines an
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
+import textwrap
 
 # C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides that can make
 # text read differently from what it is.
@@ -53,3 +56,18 @@ def write(text: str, *, err: bool = False) -> None:
 def json_text(data: dict, indent: int | None = 2) -> str:
     """JSON that no terminal interprets: every character that could be a control is escaped."""
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(data, ensure_ascii=False, indent=indent))
+
+
+def colour_wanted(stream) -> bool:
+    """Colour and cursor control only for a terminal, and never with NO_COLOR set (no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def wrapped(text: str, indent: str = "    ", width: int | None = None) -> str:
+    """``text`` (already one line) wrapped to the terminal's width, every line indented: a hanging
+    block under its heading line. Not on a pipe (no ``width``): a script's grep sees one line per passage."""
+    if width is None and not sys.stdout.isatty():
+        return indent + text
+    columns = width or shutil.get_terminal_size().columns
+    return textwrap.fill(text, width=max(40, columns - 1), initial_indent=indent, subsequent_indent=indent,
+                         break_long_words=False, break_on_hyphens=False)

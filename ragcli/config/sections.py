@@ -36,6 +36,9 @@ class IngestSettings:
     # `rag ingest FOLDER --exclude ...` (remembered) or a .ragignore file in it.
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # `rag ingest --log FILE` (what `rag schedule` runs): past this size the log is moved to FILE.1
+    # (replacing an older one) and a new one started, so a nightly log never fills the disk.
+    log_max_kb: int = 4096
 
 
 @dataclass(frozen=True)

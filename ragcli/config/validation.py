@@ -53,6 +53,7 @@ def validate(settings: Settings) -> None:
     s = settings
     ranges = [
         ("retrieval.k", s.retrieval.k >= 1, "at least 1"),
+        ("ingest.log_max_kb", s.ingest.log_max_kb >= 1, "at least 1"),
         ("retrieval.candidates", s.retrieval.candidates >= 1, "at least 1"),
         ("retrieval.max_per_page", s.retrieval.max_per_page >= 1, "at least 1"),
         ("retrieval.rrf_k", s.retrieval.rrf_k >= 1, "at least 1"),

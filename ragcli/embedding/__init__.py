@@ -88,4 +88,12 @@ def load_embedder(settings: Settings) -> Embedder:
 
             return SentenceTransformerEmbedder(folder.path, options, model_id=model_id)
 
-    return LazyEmbedder(folder, model_id, load)
+    def needs_preparing() -> bool:
+        """Whether the first load exports the model to ONNX (tens of seconds, once per cache)."""
+        if options.backend != "onnx":
+            return False
+        from ragcli.embedding.onnx_export import onnx_cache_dir
+
+        return not (onnx_cache_dir(cache_dir, folder) / f"model-{options.precision}.opt.onnx").is_file()
+
+    return LazyEmbedder(folder, model_id, load, needs_preparing)

@@ -89,6 +89,8 @@ def _export_fp32(folder: ModelFolder, target: Path) -> None:
         )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # Their tqdm bars would land in the middle of ragcli's own display (and in cron's mail).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         import torch
         from transformers import AutoModel
@@ -99,6 +101,7 @@ def _export_fp32(folder: ModelFolder, target: Path) -> None:
             hint="pip install sentence-transformers, or set embedding.backend = \"torch\".",
         ) from None
     transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
     try:
         model = AutoModel.from_pretrained(str(folder.path), local_files_only=True)
     except Exception as exc:

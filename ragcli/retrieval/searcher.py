@@ -17,6 +17,7 @@ from ragcli.retrieval.shaping import ChunkPlace, Passage, fill_short, join_texts
 from ragcli.store.catalog import StoredChunk
 from ragcli.store.catalog.fulltext import GRAMS
 from ragcli.store.index import Index
+from ragcli.vocabulary import IDENTIFIER
 
 _CONFIGURED = object()
 # Chunks looked at after a short passage; titles and synopses are followed by their text within a few.
@@ -144,7 +145,15 @@ class Searcher:
                     similarity=max(similarities) if similarities else None, chunk_ids=tuple(ids),
                 )
             )
-        return SearchResult(query=query, hits=hits)
+        return SearchResult(query=query, hits=hits, notes=self._absent_identifiers(query) if hits else [])
+
+    def _absent_identifiers(self, query: str) -> list[str]:
+        """A note for each identifier of the query (``--force-with-lease``, ``autovacuum_naptime``)
+        that no chunk holds whole: the hits then only share its parts, and a reader should know."""
+        return [
+            f"{term!r} occurs in no indexed document; the passages match parts of it"
+            for term in self.unknown_terms(list(dict.fromkeys(IDENTIFIER.findall(query))))
+        ]
 
     def _filled(self, ids: list[int], passage: Passage, stored: dict[int, StoredChunk], taken: set[int]) -> list[int]:
         """A short passage continued on its page (``retrieval.min_passage_chars``) up to the next chunk

@@ -136,14 +136,22 @@ class Index:
                 catalog.set_meta("created_by", f"ragcli {__version__}")
             return
         self._check_format()
-        stored = catalog.get_meta("identity", {})
-        if stored != wanted:
-            changed = ", ".join(f"{key}: index has {stored.get(key)!r}, settings say {wanted[key]!r}" for key in wanted if stored.get(key) != wanted[key])
+        changed = self.differences(wanted)
+        if changed:
             raise IndexStateError(
                 f"index {self.directory} was built with other settings ({changed})",
                 hint="Use the settings the index was built with, or rebuild it with the new ones: `rag ingest --rebuild` "
                 "(the current index keeps working until the new one is complete).",
             )
+
+    def differences(self, wanted: dict) -> str:
+        """How the settings behind ``wanted`` (an identity) differ from what the index was built with; "" if they do not."""
+        stored = self.catalog.get_meta("identity", {})
+        return ", ".join(f"{key}: index has {stored.get(key)!r}, settings say {wanted[key]!r}" for key in wanted if stored.get(key) != wanted[key])
+
+    def built_as(self, settings: Settings, embedder_id: str, dimension: int) -> str:
+        """``differences`` for these settings and embedder."""
+        return self.differences(_build_identity(settings, embedder_id, dimension))
 
     def _check_format(self) -> None:
         version = self.catalog.get_meta("format_version")

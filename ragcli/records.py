@@ -72,6 +72,15 @@ class Hit:
             "chunk_ids": list(self.chunk_ids or (self.chunk_id,)),
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> "Hit":
+        """The hit ``to_json`` wrote (a running server's answer, read by the CLI)."""
+        return cls(
+            rank=data["rank"], score=data["score"], path=data["path"], page=data["page"], chunk_id=data["chunk_id"],
+            text=data["text"], title=data.get("title", ""), headings=tuple(data.get("headings", ())),
+            similarity=data.get("similarity"), chunk_ids=tuple(data.get("chunk_ids", ())),
+        )
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -82,6 +91,10 @@ class SearchResult:
 
     def to_json(self) -> dict:
         return {"query": self.query, "hits": [hit.to_json() for hit in self.hits], "notes": list(self.notes)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SearchResult":
+        return cls(query=data["query"], hits=[Hit.from_json(hit) for hit in data["hits"]], notes=list(data.get("notes", ())))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +117,11 @@ class Source:
             "cited": self.cited,
             "evidence": list(self.evidence),
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Source":
+        hit = Hit(rank=data["n"], score=data["score"], path=data["path"], page=data["page"], chunk_id=data["chunk_id"], text=data["text"])
+        return cls(n=data["n"], hit=hit, cited=data.get("cited", False), evidence=tuple(data.get("evidence", ())))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,6 +157,16 @@ class Answer:
             "abstention_reason": self.abstention_reason or None,
             "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Answer":
+        return cls(
+            question=data["question"], text=data["answer"], abstained=data["abstained"],
+            sources=[Source.from_json(source) for source in data["sources"]], model=data.get("model", ""),
+            seconds_to_first_token=data.get("seconds_to_first_token"), seconds=data.get("seconds", 0.0),
+            completion_tokens=data.get("completion_tokens", 0), draft=data.get("draft", ""), verification=data.get("verification"),
+            abstention_reason=data.get("abstention_reason") or "", notes=tuple(data.get("notes", ())),
+        )
 
 
 @dataclass(frozen=True)

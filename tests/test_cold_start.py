@@ -8,7 +8,7 @@ import sys
 import pytest
 
 HEAVY = ("torch", "sentence_transformers", "transformers", "onnxruntime", "onnx", "faiss", "llama_cpp", "tokenizers", "pypdf", "bs4",
-         "lxml", "docx", "pptx", "odfdo", "ebooklib", "striprtf", "watchfiles")
+         "lxml", "docx", "pptx", "odfdo", "ebooklib", "striprtf", "watchfiles", "mcp", "starlette", "uvicorn", "pydantic")
 
 # Runs the real CLI (main() without its fast exit) in a fresh interpreter, then reports which heavy modules it imported.
 PROBE = (

@@ -164,3 +164,19 @@ def test_real_generator_reads_the_shared_prompt_start_once_and_answers_the_same(
     again = load_generator(settings)
     assert again.warm(*FIXED_START, settings.cache_path) > 10 and answer(again) == plain
     assert saved[0].stat().st_size > 1000
+
+
+def test_rag_serve_answers_with_the_real_models(real_index):
+    """`rag serve` with the default models: the answer over HTTP is the CLI's, cited to its page."""
+    from tests.test_serve import Server
+
+    env, _ = real_index
+    question = "Does zlib have an export control classification, and what is it?"
+    with Server(env) as server:
+        status, answer = server.json("POST", "/ask", {"question": question})
+        assert status == 200 and not answer["abstained"] and "EAR99" in answer["answer"]
+        assert any(s["cited"] and s["path"].endswith("zlib-faq.pdf") and s["page"] == 6 for s in answer["sources"])
+        status, found = server.json("POST", "/search", {"query": "zlib export control classification"})
+        searched = rag(env, "search", "zlib export control classification", "--json", "--no-server")
+        assert status == 200 and found == json.loads(searched.stdout)
+        assert server.stop() == 0

@@ -16,6 +16,7 @@ from ragcli.config.sections import TEMPLATE_TOKENS
 from ragcli.generation import Generator, load_generator
 from ragcli.records import Answer, AskEvent, AskEventKind, AskStage
 from ragcli.retrieval.query import require_text
+from ragcli.retrieval.scope import Scope
 from ragcli.retrieval.searcher import Searcher
 from ragcli.vocabulary import script_of
 
@@ -23,6 +24,14 @@ TextSink = Callable[[str], None]
 EventSink = Callable[[AskEvent], None]
 
 REVISED_NOTICE = "\n\n(revised after verification) "
+
+
+def warm_generator(generator: Generator, settings: Settings) -> None:
+    """The start every prompt shares is read once, on the first run, and then loaded."""
+    try:
+        generator.warm(*FIXED_START, settings.cache_path)
+    except OSError:
+        pass  # a read-only or full cache: the prefix is simply read with each prompt
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,11 +56,7 @@ class Answerer:
         searcher = Searcher.open(settings)
         try:
             generator = load_generator(settings)
-            try:
-                # The start every prompt shares is read once, on the first run, and then loaded.
-                generator.warm(*FIXED_START, settings.cache_path)
-            except OSError:
-                pass  # a read-only or full cache: the prefix is simply read with each prompt
+            warm_generator(generator, settings)
             return cls(settings, searcher, generator)
         except BaseException:
             searcher.close()
@@ -73,9 +78,11 @@ class Answerer:
         on_text: TextSink | None = None,
         on_reasoning: TextSink | None = None,
         on_event: EventSink | None = None,
+        scope: Scope | None = None,
     ) -> Answer:
-        """Answer ``question`` from the index. ``on_text`` receives the verified answer as it
-        streams; ``on_event`` what is happening (stages, the passages, draft text, each verdict)."""
+        """Answer ``question`` from the index (within ``scope``, default the configured one).
+        ``on_text`` receives the verified answer as it streams; ``on_event`` what is happening
+        (stages, the passages, draft text, each verdict)."""
         require_text(question, "question")
         options = self.settings.generation
         started = time.monotonic()
@@ -83,7 +90,7 @@ class Answerer:
         emit(AskEvent(kind=AskEventKind.STAGE, stage=AskStage.SEARCHING))
         # Separate chunks, not merged passages: merged ones crowd the context budget
         # (benchmarks/RESULTS.md, "Answer quality per generator").
-        hits = self.searcher.search(question, k, merge_adjacent=False).hits
+        hits = self.searcher.search(question, k, scope, merge_adjacent=False).hits
         reason = evidence_gap(question, hits, self.settings.answer, self.searcher.unknown_terms)
         if reason:
             if on_text:

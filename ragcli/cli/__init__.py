@@ -1,8 +1,8 @@
 """The `rag` command: each command parses options, calls one library function, renders the result.
 
 ``app`` holds the Typer app, the global options and the error boundary; the commands live in
-``indexing`` (ingest, status, sources, check, schedule), ``watching`` (watch), ``querying`` (search, ask), ``chat``
-``evaluating`` (eval) and ``configuring`` (config); ``rendering`` turns results into text for a person.
+``indexing`` (ingest, status, sources, check, schedule), ``watching`` (watch), ``querying`` (search, ask), ``chat``,
+``serving`` (serve, mcp), ``evaluating`` (eval) and ``configuring`` (config); ``rendering`` turns results into text for a person.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import os
 import sys
 
 from ragcli.cli.app import app
-from ragcli.cli import chat, configuring, evaluating, indexing, querying, watching  # noqa: F401  (each registers its commands on `app`)
+from ragcli.cli import chat, configuring, evaluating, indexing, querying, serving, watching  # noqa: F401  (each registers its commands on `app`)
 
 # `rag --help` lists the commands in the order a user meets them.
-_ORDER = ("ingest", "watch", "search", "ask", "chat", "status", "check", "schedule", "eval")
+_ORDER = ("ingest", "watch", "search", "ask", "chat", "serve", "mcp", "status", "check", "schedule", "eval")
 app.registered_commands.sort(key=lambda command: _ORDER.index(command.name or command.callback.__name__))
 
 __all__ = ["app", "main", "run"]

@@ -12,10 +12,13 @@ from ragcli.cli.app import EXIT_ABSTAINED, app, print_json, run_command, setting
 from ragcli.cli.terminal import echo, one_line, write
 from ragcli.errors import UsageError
 from ragcli.retrieval.query import require_text
+from ragcli.serve.client import find_server
 from ragcli.cli.options import (
     GpuLayersOption, IndexOption, JsonOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption,
     TypeOption, VerifierOption, answer_flags, scope_flags,
 )
+
+NoServerOption = typer.Option(False, "--no-server", help="Work in this process even when `rag serve` runs for this index.")
 
 
 def given_once(argument: Optional[str], option: Optional[str], what: str, spelling: str) -> str:
@@ -45,6 +48,7 @@ def search(
     json_output: bool = JsonOption,
     path: Optional[list[str]] = PathOption,
     kind: Optional[list[str]] = TypeOption,
+    no_server: bool = NoServerOption,
 ) -> None:
     """Show the passages that best match QUERY, with path, page and score."""
     from ragcli.retrieval.searcher import search as run_search
@@ -52,7 +56,15 @@ def search(
     def action() -> None:
         text = given_once(query, dashed, "query", "-e/--query")
         settings = settings_for(ctx, {"retrieval.k": k, **scope_flags(path, kind)}, index)
-        result = run_search(settings, text, k)
+        result = None
+        server = None if no_server else find_server(settings)
+        if server is not None:
+            try:
+                result = server.search(text, settings.retrieval.k, settings.retrieval.paths, settings.retrieval.types)
+            except OSError:  # the server went away: work in process, as without one
+                result = None
+        if result is None:
+            result = run_search(settings, text, k)
         if json_output:
             print_json(result.to_json())
             return
@@ -84,6 +96,7 @@ def ask(
     lora: Optional[Path] = LoraOption,
     show_reasoning: Optional[bool] = ReasoningOption,
     verifier: Optional[str] = VerifierOption,
+    no_server: bool = NoServerOption,
 ) -> None:
     """Answer QUESTION from the indexed documents, citing sources as [n] path, page P.
 
@@ -98,8 +111,10 @@ def ask(
         flags = {"retrieval.k": k, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier), **scope_flags(path, kind)}
         settings = settings_for(ctx, flags, index)
         loaded: list[Answerer] = []
+        server = None if no_server else find_server(settings)
+        replies: list = []
 
-        def work():
+        def in_process():
             loaded.append(Answerer.open(settings))
             try:
                 if json_output:
@@ -108,7 +123,22 @@ def ask(
             finally:
                 loaded[0].close()
 
+        def work():
+            if server is None:
+                return in_process()
+            scope = (settings.retrieval.paths, settings.retrieval.types)
+            try:
+                if json_output:
+                    return server.ask(text, settings.retrieval.k, *scope, opened=replies.append)
+                return server.ask(text, settings.retrieval.k, *scope, on_text=display.text, on_event=display.on_event, opened=replies.append)
+            except OSError:
+                if replies:  # it went away mid-answer: what was shown cannot be taken back
+                    raise
+                return in_process()
+
         def cancel() -> None:
+            for reply in replies:
+                reply.close()  # the server stops the answer when its client goes away
             if loaded:
                 loaded[0].generator.cancel()
 

@@ -189,6 +189,28 @@ class WatchSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServeSettings:
+    # `rag serve` listens here. Loopback by default; any other address requires the bearer token.
+    host: str = "127.0.0.1"
+    port: int = 8765
+    # The bearer token a client must send (Authorization: Bearer ...) when the server is not on
+    # loopback; made on first use, readable by the owner only. Empty: <state_dir>/serve-token.
+    token_file: str = ""
+    # Ask for the token on loopback too: on a machine other people log in to, they can reach a
+    # loopback port as well.
+    require_token: bool = False
+    # Host header values accepted besides loopback and the bound address (a name the server is
+    # reached by), and browser origins allowed to call it (and sent CORS headers); none by default.
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    # A request body larger than this is refused (413); one that takes longer than this to arrive, too (408).
+    max_body_kb: int = 64
+    body_timeout_s: float = 10.0
+    # Asks waiting for or holding the model at once; more are refused (503) until one ends.
+    max_streams: int = 8
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
@@ -202,6 +224,7 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     parsing: ParsingSettings = field(default_factory=ParsingSettings)
     watch: WatchSettings = field(default_factory=WatchSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     cache_dir: str = ""
     # Where ragcli keeps state between runs (the chat history). Empty: $XDG_STATE_HOME/ragcli.
     state_dir: str = ""
@@ -225,4 +248,5 @@ SECTIONS = {
     "index": IndexSettings, "ingest": IngestSettings, "chunking": ChunkingSettings, "embedding": EmbeddingSettings, "retrieval": RetrievalSettings,
     "reranking": RerankingSettings, "answer": AnswerSettings, "generation": GenerationSettings,
     "verification": VerificationSettings, "chat": ChatSettings, "parsing": ParsingSettings, "watch": WatchSettings,
+    "serve": ServeSettings,
 }

@@ -54,6 +54,10 @@ def validate(settings: Settings) -> None:
     ranges = [
         ("retrieval.k", s.retrieval.k >= 1, "at least 1"),
         ("ingest.log_max_kb", s.ingest.log_max_kb >= 1, "at least 1"),
+        ("serve.port", 0 <= s.serve.port <= 65535, "a port number, 0 to 65535 (0: any free port)"),
+        ("serve.max_body_kb", s.serve.max_body_kb >= 1, "at least 1"),
+        ("serve.body_timeout_s", s.serve.body_timeout_s > 0, "more than 0"),
+        ("serve.max_streams", s.serve.max_streams >= 1, "at least 1"),
         ("retrieval.candidates", s.retrieval.candidates >= 1, "at least 1"),
         ("retrieval.max_per_page", s.retrieval.max_per_page >= 1, "at least 1"),
         ("retrieval.rrf_k", s.retrieval.rrf_k >= 1, "at least 1"),

@@ -52,6 +52,11 @@ class Generator(Protocol):
         """Stop the generation in progress, from another thread: it raises KeyboardInterrupt soon."""
         ...
 
+    def forget_cancel(self) -> None:
+        """Drop a cancel that came after the generation it meant had ended, so the next one runs
+        (a server whose client left while its answer was being verified)."""
+        ...
+
     def warm(self, system: str, user_start: str, cache_dir: Path) -> int:
         """Read the start every prompt shares once (kept in ``cache_dir``); how many tokens it is."""
         ...

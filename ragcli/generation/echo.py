@@ -22,6 +22,9 @@ class EchoGenerator:
     def cancel(self) -> None:
         self._cancelled.set()
 
+    def forget_cancel(self) -> None:
+        self._cancelled.clear()
+
     def warm(self, system: str, user_start: str, cache_dir) -> int:
         return 0  # nothing to read ahead
 

@@ -122,6 +122,9 @@ class LlamaGenerator:
         raises KeyboardInterrupt."""
         self._cancelled.set()
 
+    def forget_cancel(self) -> None:
+        self._cancelled.clear()
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=False))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 
 from ragcli.config import Settings
 from ragcli.embedding import Embedder, load_embedder
@@ -46,6 +47,9 @@ class Searcher:
         self.embedder = embedder
         self.reranker = reranker
         self.scope = Scope.from_settings(settings.retrieval)
+        # One searcher may serve several threads (rag serve): the catalog connection and the vector
+        # index are used by one search at a time.
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None, reranker=_CONFIGURED) -> "Searcher":
@@ -61,7 +65,8 @@ class Searcher:
             raise
 
     def close(self) -> None:
-        self.index.close()
+        with self._lock:  # never beneath a search another thread runs
+            self.index.close()
 
     def __enter__(self) -> "Searcher":
         return self
@@ -87,7 +92,22 @@ class Searcher:
 
     def unknown_terms(self, terms: list[str]) -> list[str]:
         """The ``terms`` that no indexed chunk contains (what the evidence gate asks)."""
-        return unknown_terms(terms, self.index.catalog.fulltext.has_phrase)
+        with self._lock:
+            return unknown_terms(terms, self.index.catalog.fulltext.has_phrase)
+
+    def _follow(self) -> None:
+        """A searcher that lives long (rag serve, rag chat) reads the index as the last writer left
+        it: a rebuild's swapped-in index is opened; a commit's new chunks are loaded on use."""
+        if not self.index.replaced():
+            return
+        index = Index.open_for_reading(self.settings)
+        try:
+            index.check_embedder(self.embedder.id)
+        except BaseException:
+            index.close()
+            raise
+        self.index.close()
+        self.index = index
 
     def search(
         self, query: str, k: int | None = None, scope: Scope | None = None, *, merge_adjacent: bool | None = None
@@ -95,6 +115,14 @@ class Searcher:
         """The ``k`` best passages for ``query`` within ``scope`` (default: the configured paths and types);
         ``merge_adjacent`` overrides ``retrieval.merge_adjacent`` for this search."""
         require_text(query)
+        with self._lock:
+            self._follow()
+            self.index.vector_store()  # loaded (again, after a commit) before the reads below
+            # Every catalog read of one search sees one committed state.
+            with self.index.catalog.snapshot():
+                return self._search(query, k, scope, merge_adjacent)
+
+    def _search(self, query: str, k: int | None, scope: Scope | None, merge_adjacent: bool | None) -> SearchResult:
         options = self.settings.retrieval
         k = k or options.k
         merge = options.merge_adjacent if merge_adjacent is None else merge_adjacent

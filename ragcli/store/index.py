@@ -20,6 +20,8 @@ from ragcli.store.vectors import VectorStore, file_digest, make_vector_store, re
 CATALOG_NAME = "catalog.sqlite3"
 # Stored vectors looked up in a vector file before it is trusted: few, since every search pays them.
 _LOAD_PROBES = 3
+# A long-lived reader rebuilds vectors from a catalog an ingest is still writing at most this often.
+_REBUILD_EVERY_S = 30.0
 
 
 def _build_identity(settings: Settings, embedder_id: str, dimension: int) -> dict:
@@ -49,6 +51,14 @@ def _refuse_emptied_catalog(directory: Path) -> None:
         )
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def _make_private(directory: Path) -> None:
     """The index holds document text: its folder and files are the user's alone (indexes made by
     ragcli 0.2 were readable by everyone, and are tightened by their next writer)."""
@@ -64,6 +74,12 @@ class Index:
         self.directory = settings.index_path
         self.catalog = catalog
         self._vectors: VectorStore | None = None
+        # The catalog generation the vectors in memory were built from: a long-lived reader (rag
+        # serve, rag chat) sees the next ingest's commits without being restarted.
+        self._vectors_generation: int | None = None
+        self._vectors_built_at = 0.0
+        # Which file the connection reads: `rag ingest --rebuild` swaps a new catalog in beside it.
+        self._opened = _file_identity(self.directory / CATALOG_NAME)
         # Chunks left out of the vector index the last time it was built, for a damaged vector.
         self.damaged_vectors = 0
 
@@ -83,8 +99,10 @@ class Index:
                 hint="Run `rag ingest PATH...` first, or point --index / RAG_INDEX at an existing index.",
             )
         _refuse_emptied_catalog(directory)
+        opened = _file_identity(path)  # before opening: a rebuild swapping the file in meanwhile is then seen
         try:
             index = cls(settings, Catalog.open(path, create=False, read_only=not writable))
+            index._opened = opened
         except sqlite3.DatabaseError as exc:
             raise _damaged(directory, exc) from exc
         try:
@@ -183,10 +201,23 @@ class Index:
         return self.catalog.get_meta("identity", {})
 
     def vector_store(self) -> VectorStore:
-        """The vector index matching the catalog as it is now; rebuilt in memory if the file is stale."""
+        """The vector index matching the catalog as it is now; rebuilt in memory if the file is stale,
+        and loaded again after a writer committed changes to the chunks."""
         if self._vectors is None:
             self._vectors = self._load_or_build(save=False)
+        elif self._vectors_generation != self.catalog.generation():
+            # Mid-ingest the writer commits every batch but saves the vector file at the end:
+            # rebuilding from the catalog at every commit would cost a large index minutes, so
+            # until the saved file catches up the vectors are rebuilt at most every so often (new
+            # chunks are found by keyword search meanwhile).
+            if self.stamp_matches() or time.monotonic() - self._vectors_built_at >= _REBUILD_EVERY_S:
+                self._vectors = self._load_or_build(save=False)
         return self._vectors
+
+    def replaced(self) -> bool:
+        """Whether the catalog file at the index's path is no longer the one this index reads (a
+        rebuild swapped a new index in): the reader must open the index again to see it."""
+        return _file_identity(self.directory / CATALOG_NAME) != self._opened
 
     def refresh_vector_file(self) -> None:
         """Writer only: make the vector file match the catalog again."""
@@ -244,7 +275,7 @@ class Index:
                 try:
                     store.load(path)
                     if len(store) == read_stamp(self.directory).get("count") and self.probe(store, _LOAD_PROBES)[0] == 0:
-                        return store
+                        return self._built(store, wanted)
                 except Exception:  # a damaged cache file is rebuilt from the catalog below
                     pass
             ids, vectors, damaged = self.catalog.chunks.all_vectors(dimension)
@@ -253,6 +284,12 @@ class Index:
         if save:
             store.save(path)
             write_stamp(self.directory, {**wanted, "count": len(ids), "sha256": file_digest(path)})
+        return self._built(store, wanted)
+
+    def _built(self, store: VectorStore, wanted: dict) -> VectorStore:
+        # Recorded only once the vectors are in hand: a failed load is tried again by the next search.
+        self._vectors_generation = wanted["generation"]
+        self._vectors_built_at = time.monotonic()
         return store
 
     def size_on_disk(self) -> int:

@@ -117,7 +117,11 @@ class Catalog:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """A read transaction: everything read inside sees one consistent state."""
+        """A read transaction: everything read inside sees one consistent state. Inside a
+        transaction already (a writer's, or an outer snapshot) it is that transaction's state."""
+        if self._db.in_transaction:
+            yield
+            return
         self._db.execute("BEGIN")
         try:
             yield

@@ -51,20 +51,12 @@ def search(
     no_server: bool = NoServerOption,
 ) -> None:
     """Show the passages that best match QUERY, with path, page and score."""
-    from ragcli.retrieval.searcher import search as run_search
+    from ragcli.serve.client import search as run_search
 
     def action() -> None:
         text = given_once(query, dashed, "query", "-e/--query")
         settings = settings_for(ctx, {"retrieval.k": k, **scope_flags(path, kind)}, index)
-        result = None
-        server = None if no_server else find_server(settings)
-        if server is not None:
-            try:
-                result = server.search(text, settings.retrieval.k, settings.retrieval.paths, settings.retrieval.types)
-            except OSError:  # the server went away: work in process, as without one
-                result = None
-        if result is None:
-            result = run_search(settings, text, k)
+        result = run_search(settings, text, k, use_server=not no_server)
         if json_output:
             print_json(result.to_json())
             return

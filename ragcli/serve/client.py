@@ -160,3 +160,17 @@ def find_server(settings: Settings) -> Server | None:
     except (OSError, ValueError, RagError):
         return None
     return server if health.get("index") == str(settings.index_path) else None
+
+
+def search(settings: Settings, query: str, k: int | None = None, *, use_server: bool = True) -> SearchResult:
+    """`rag search`: through a running server for this index when there is one (and ``use_server``),
+    else in this process, as ``retrieval.searcher.search``; the same result either way."""
+    server = find_server(settings) if use_server else None
+    if server is not None:
+        try:
+            return server.search(query, settings.retrieval.k, settings.retrieval.paths, settings.retrieval.types)
+        except OSError:  # the server went away: work in process, as without one
+            pass
+    from ragcli.retrieval.searcher import search as run_search
+
+    return run_search(settings, query, k)

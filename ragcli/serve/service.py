@@ -172,14 +172,9 @@ class AskQueue:
 
     def cancel_all(self, stop: Callable[[], None]) -> None:
         """Stopping: every waiting ask is cancelled, the running one stopped."""
-        with self._changed:
+        with self._changed:  # a re-entrant lock: abandon takes it again
             for ticket in list(self._tickets):
-                ticket.cancelled.set()
-                if ticket.running:
-                    stop()
-                if not ticket.claimed:
-                    self._drop(ticket)
-            self._changed.notify_all()
+                self.abandon(ticket, stop)
 
     def position(self, ticket: Ticket) -> int:
         """How many asks are ahead of ``ticket`` (0: it holds the model or is next)."""
@@ -209,22 +204,12 @@ class AskQueue:
 
     def leave(self, ticket: Ticket, forget: Callable[[], None]) -> None:
         """``ticket`` is done; ``forget`` drops a cancel that reached the model for it. Under the
-        queue's lock, as ``cancel`` is: a cancel meant for one ask never stops the next."""
+        queue's lock, as ``abandon`` is: a cancel meant for one ask never stops the next."""
         with self._changed:
             if ticket.running and ticket.cancelled.is_set():
                 forget()
-            if ticket in self._tickets:
-                self._tickets.remove(ticket)
             ticket.running = False
-            self._changed.notify_all()
-
-    def cancel(self, ticket: Ticket, stop: Callable[[], None]) -> None:
-        """Mark ``ticket`` cancelled; ``stop`` stops the model if the ticket holds it."""
-        with self._changed:
-            ticket.cancelled.set()
-            if ticket.running:
-                stop()
-            self._changed.notify_all()
+            self._drop(ticket)
 
     @property
     def waiting(self) -> int:

@@ -200,6 +200,12 @@ def test_the_page_and_the_documents_it_links(server, docs):
     assert status == 200 and headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF")
     status, headers, _ = server.request("GET", "/document?path=" + urllib.parse.quote(str(docs / "nodejs-intl.md")))
     assert status == 200 and headers["Content-Security-Policy"] == "sandbox"  # never run as the server's page
+    # A file swapped for a link (or edited) since it was read is not served until re-indexed.
+    markdown = docs / "nodejs-intl.md"
+    markdown.rename(docs / "moved.md")
+    markdown.symlink_to("/etc/passwd")
+    status, _, body = server.request("GET", "/document?path=" + urllib.parse.quote(str(markdown)))
+    assert status == 410 and b"changed since it was indexed" in body
     for path in ("/etc/passwd", str(docs / "SOURCES"), str(docs / ".." / "docs" / "zlib-faq.pdf")):
         status, _, body = server.request("GET", "/document?path=" + urllib.parse.quote(path))
         assert status == 404 and b"not a document in this index" in body

@@ -303,6 +303,7 @@ class Service:
         index holds is served: the server is no window onto the rest of the disk."""
         import mimetypes
         import os
+        import stat
 
         from ragcli.errors import DocumentError
         from ragcli.store.index import Index
@@ -310,11 +311,16 @@ class Service:
         if not path:
             raise UsageError("missing ?path=", hint="Give the path of an indexed document, as search and ask return it.")
         with Index.open_for_reading(self.settings) as index:
-            known = index.catalog.documents.get(path) is not None
-        if not known:
+            stored = index.catalog.documents.get(path)
+        if stored is None:
             raise NotIndexed(f"{path} is not a document in this index", hint="Use a path that search or ask returned.")
-        if not os.path.isfile(path):
-            raise DocumentError(f"{path} is indexed but no longer on disk", hint="Run `rag ingest` to re-sync the index.")
+        try:
+            info = os.stat(path) if self.settings.ingest.follow_links else os.lstat(path)
+        except OSError:
+            raise DocumentError(f"{path} is indexed but no longer on disk", hint="Run `rag ingest` to re-sync the index.") from None
+        # Only the file that was read: not a link planted in its place, nor other bytes since.
+        if not stat.S_ISREG(info.st_mode) or (info.st_size, info.st_mtime_ns) != (stored.size, stored.mtime_ns):
+            raise DocumentError(f"{path} has changed since it was indexed", hint="Run `rag ingest` to re-sync the index.")
         return path, mimetypes.guess_type(path)[0] or "text/plain"
 
     def status(self) -> dict:

@@ -99,6 +99,17 @@ def test_search_follows_files_created_modified_renamed_and_deleted(quick, tmp_pa
     assert any(str(folder / "renamed.md") in e.changes for e in watching.synced())
 
 
+def test_an_edited_ragignore_is_followed(quick, tmp_path):
+    with watching_notes(quick, tmp_path, "keep.md", "The echidna note stays.") as (folder, watching):
+        (folder / "draft.md").write_text("The fossa draft is not for the index.")
+        eventually(lambda: found(quick, "fossa") == {"draft.md"})
+        (folder / ".ragignore").write_text("draft.md\n")
+        eventually(lambda: found(quick, "fossa") == set())
+        (folder / ".ragignore").write_text("# nothing left out\n")
+        eventually(lambda: found(quick, "fossa") == {"draft.md"})
+        assert found(quick, "echidna") == {"keep.md"}
+
+
 def test_bad_files_and_a_vanished_folder_do_not_stop_it(quick, tmp_path):
     with watching_notes(quick, tmp_path, "good.md", "The echidna lays eggs.") as (folder, watching):
         (folder / "bad.pdf").write_bytes(os.urandom(4096))

@@ -23,8 +23,9 @@ def serve(
     gpu_layers: Optional[int] = GpuLayersOption,
     verifier: Optional[str] = VerifierOption,
 ) -> None:
-    """Serve the index over HTTP with its models kept loaded: POST /search and /ask, GET /status,
-    /sources and /health, and MCP (streamable HTTP) at /mcp. Stop with Ctrl-C or SIGTERM."""
+    """Serve the index over HTTP with its models kept loaded: a search-and-ask page at /, POST
+    /search and /ask, GET /status, /sources and /health, and MCP (streamable HTTP) at /mcp. Stop
+    with Ctrl-C or SIGTERM."""
     from ragcli.serve.running import serve as run_serve
 
     def ready(url: str, token_file: Optional[str]) -> None:

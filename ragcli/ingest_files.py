@@ -123,9 +123,13 @@ class FileRun:
         if not _storable(path):
             return 0
         stored = self.catalog.documents.get(path)
-        if stored is not None and not self.reread and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns:
-            return 0
-        return info.st_size
+        return 0 if self._looks_unchanged(stored, info) else info.st_size
+
+    def _looks_unchanged(self, stored, info: os.stat_result) -> bool:
+        """Same size and mtime as when indexed, and the parsers have not changed: not read again.
+        (The estimate before the run and ``prepare`` both ask; ``prepare`` stats afresh, as the
+        file may change in the minutes between.)"""
+        return stored is not None and not self.reread and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns
 
     def prepare(self, candidate: Candidate) -> _Job | None:
         """Decide whether a file needs parsing; report problems and unchanged files on the spot."""
@@ -154,7 +158,7 @@ class FileRun:
             self.fail(path, "not a regular file (device, FIFO or socket)")
             return None
         stored = self.catalog.documents.get(path)
-        if stored is not None and not self.reread and stored.size == info.st_size and stored.mtime_ns == info.st_mtime_ns:
+        if self._looks_unchanged(stored, info):
             self._unchanged(path)
             return None
         if info.st_size > self.max_bytes:

@@ -74,6 +74,8 @@ class Browser:
         os.close(from_browser_write)
         self._buffer = b""
         self._next = 0
+        # Events (console messages, requests) that arrived while waiting for replies, for a caller to read.
+        self.events: list[dict] = []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
 
@@ -91,7 +93,9 @@ class Browser:
                 self._buffer += piece
             raw, self._buffer = self._buffer.split(b"\0", 1)
             reply = json.loads(raw)
-            if reply.get("id") == self._next:
+            if "method" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == self._next:
                 if "error" in reply:
                     raise RuntimeError(f"{method}: {reply['error']}")
                 return reply.get("result", {})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from statistics import median
 from typing import Iterable
@@ -31,6 +32,28 @@ class Question:
     answerable: bool
 
 
+@dataclass(frozen=True, kw_only=True)
+class QuestionResult:
+    """One question's outcome: the rank of its first gold passage among the ``k`` retrieved (None:
+    not found, or no gold), how long its search took, and with --answers the answer."""
+
+    question: Question
+    rank: int | None
+    search_ms: float
+    answer: str | None = None
+    abstained: bool | None = None
+
+    @property
+    def correct(self) -> bool | None:
+        """Answered right: the gold answer given for an answerable question, an abstention for an
+        unanswerable one; None without --answers."""
+        if self.answer is None:
+            return None
+        if not self.question.answerable:
+            return bool(self.abstained)
+        return not self.abstained and answer_is_correct(self.question.answer, self.answer)
+
+
 @dataclass(kw_only=True)
 class EvalReport:
     questions: int = 0
@@ -44,6 +67,14 @@ class EvalReport:
     abstention_recall: float | None = None
     # The second stage that ran (its model id), or None when retrieval was single-stage.
     reranker: str | None = None
+    # What the run was, for a report page: passages retrieved per question, the embedder, the
+    # index and QA file, when it ran (UTC, ISO 8601), and each question's outcome in file order.
+    k: int = 10
+    embedder: str = ""
+    index: str = ""
+    qa_file: str = ""
+    created: str = ""
+    results: list[QuestionResult] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -102,6 +133,27 @@ def answer_is_correct(gold: str, answer: str) -> bool:
     return normalise(gold) in normalise(answer)
 
 
+def recall_curve(results: Iterable[QuestionResult], k: int) -> list[float]:
+    """recall@1 .. recall@k over the answerable questions (empty when there are none)."""
+    ranks = [r.rank for r in results if r.question.answerable]
+    if not ranks:
+        return []
+    return [sum(1 for rank in ranks if rank is not None and rank <= j) / len(ranks) for j in range(1, k + 1)]
+
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+def latency_percentiles(timings: list[float]) -> dict[str, float]:
+    """p50 (the median), p90, p95, p99 and max of ``timings``; p90 and above are the lower nearest
+    rank, as ``search_ms_p95`` has always been. Empty for no timings."""
+    if not timings:
+        return {}
+    ordered = sorted(timings)
+    figures = {f"p{p}": ordered[int(p / 100 * (len(ordered) - 1))] for p in PERCENTILES}
+    return {**figures, "p50": median(ordered), "max": ordered[-1]}
+
+
 def _retrieval_scores(rows: list[tuple[Question, int | None]]) -> dict:
     answerable = [(q, rank) for q, rank in rows if q.answerable]
     if not answerable:
@@ -127,8 +179,10 @@ def evaluate(
         out_file = open(out_path, "w", encoding="utf-8") if out_path is not None else None
     except OSError as exc:
         raise RagError(f"cannot write results to {out_path}: {exc.strerror}", hint="Pass an --out path in an existing, writable folder.") from exc
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     searcher = Searcher.open(settings)
     reranker_id = searcher.reranker.id if searcher.reranker is not None else None
+    embedder_id = searcher.embedder.id
     answerer = None
     if with_answers:
         from ragcli.answer.answerer import Answerer
@@ -136,20 +190,24 @@ def evaluate(
 
         # The same index and models as the retrieval scores.
         answerer = Answerer(settings, searcher, load_generator(settings))
-    rows: list[tuple[Question, int | None]] = []
-    lines: list[dict] = []
-    timings: list[float] = []
+    results: list[QuestionResult] = []
     try:
+        if questions:
+            # Untimed: the first search loads what loads lazily (the model session, the vectors),
+            # which is no part of a search's latency.
+            searcher.search(questions[0].question, k)
         for question in questions:
             started = time.perf_counter()
             hits = [{"path": h.path, "page": h.page} for h in searcher.search(question.question, k).hits]
-            timings.append((time.perf_counter() - started) * 1000)
-            line: dict = {"id": question.id, "hits": hits}
-            if answerer is not None:
-                answer = answerer.ask(question.question)
+            search_ms = (time.perf_counter() - started) * 1000
+            line: dict = {"id": question.id, "hits": hits, "search_ms": round(search_ms, 2)}
+            answer = answerer.ask(question.question) if answerer is not None else None
+            if answer is not None:
                 line.update(answer=answer.text, abstained=answer.abstained)
-            rows.append((question, first_gold_rank(hits, question.gold)))
-            lines.append(line)
+            results.append(QuestionResult(
+                question=question, rank=first_gold_rank(hits, question.gold, limit=k), search_ms=search_ms,
+                answer=answer.text if answer is not None else None, abstained=answer.abstained if answer is not None else None,
+            ))
             if out_file is not None:
                 out_file.write(json.dumps(line) + "\n")
                 out_file.flush()
@@ -157,27 +215,34 @@ def evaluate(
         searcher.close()
         if out_file is not None:
             out_file.close()
+    # The summary figures are @10 whatever k is: a rank past 10 is a miss for them.
+    rows = [(r.question, r.rank if r.rank is not None and r.rank <= 10 else None) for r in results]
     overall = _retrieval_scores(rows)
+    latency = latency_percentiles([r.search_ms for r in results])
     report = EvalReport(
         questions=len(questions),
         recall={kk: overall.get(f"recall@{kk}", 0.0) for kk in KS},
         mrr10=overall.get("mrr@10", 0.0),
         by_corpus={corpus: _retrieval_scores([r for r in rows if r[0].corpus == corpus]) for corpus in sorted({q.corpus for q in questions})},
-        search_ms_median=median(timings) if timings else 0.0,
-        search_ms_p95=sorted(timings)[int(0.95 * (len(timings) - 1))] if timings else 0.0,
+        search_ms_median=latency.get("p50", 0.0),
+        search_ms_p95=latency.get("p95", 0.0),
         reranker=reranker_id,
+        k=k,
+        embedder=embedder_id,
+        index=str(settings.index.dir),
+        qa_file=str(qa_path),
+        created=created,
+        results=results,
     )
     if with_answers:
-        _score_answers(report, questions, lines)
+        _score_answers(report)
     return report
 
 
-def _score_answers(report: EvalReport, questions: Iterable[Question], lines: list[dict]) -> None:
-    by_id = {line["id"]: line for line in lines}
-    answerable = [q for q in questions if q.answerable]
-    unanswerable = [q for q in questions if not q.answerable]
-    correct = sum(1 for q in answerable if not by_id[q.id]["abstained"] and answer_is_correct(q.answer, by_id[q.id]["answer"]))
-    abstained = [q for q in questions if by_id[q.id]["abstained"]]
-    report.answer_accuracy = round(correct / len(answerable), 4) if answerable else None
-    report.abstention_precision = round(sum(1 for q in abstained if not q.answerable) / len(abstained), 4) if abstained else None
-    report.abstention_recall = round(sum(1 for q in unanswerable if by_id[q.id]["abstained"]) / len(unanswerable), 4) if unanswerable else None
+def _score_answers(report: EvalReport) -> None:
+    answerable = [r for r in report.results if r.question.answerable]
+    unanswerable = [r for r in report.results if not r.question.answerable]
+    abstained = [r for r in report.results if r.abstained]
+    report.answer_accuracy = round(sum(1 for r in answerable if r.correct) / len(answerable), 4) if answerable else None
+    report.abstention_precision = round(sum(1 for r in abstained if not r.question.answerable) / len(abstained), 4) if abstained else None
+    report.abstention_recall = round(sum(1 for r in unanswerable if r.abstained) / len(unanswerable), 4) if unanswerable else None

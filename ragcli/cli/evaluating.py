@@ -9,7 +9,7 @@ import typer
 
 from ragcli.cli.app import app, print_json, run_command, settings_for
 from ragcli.cli.options import IndexOption, JsonOption
-from ragcli.cli.terminal import echo
+from ragcli.cli.terminal import echo, one_line
 
 
 @app.command("eval")
@@ -17,24 +17,38 @@ def eval_command(
     ctx: typer.Context,
     qa_file: Path = typer.Argument(
         ..., metavar="QA.jsonl", show_default=False,
-        help='Questions, one JSON object per line: {"id", "question", "answer", "gold": [{"path", "page"}], "kind"} (README, "Measuring retrieval"; configs/sample-qa.jsonl is an example over sample_docs/).',
+        help='Questions, one JSON object per line: {"id", "question", "answer", "gold": [{"path", "page"}], "kind"} (README, "JSON output"; configs/sample-qa.jsonl is an example over sample_docs/).',
     ),
     k: int = typer.Option(10, "-k", "--top-k", "--k", min=1, metavar="N", help="Passages retrieved per question."),
     answers: bool = typer.Option(False, "--answers", help="Also generate answers and score accuracy and abstention."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Write per-question results (score.py format) to this JSONL file."),
+    html: Optional[Path] = typer.Option(
+        None, "--html", metavar="FILE",
+        help="Also write a self-contained report page (recall@k curve, gold ranks, latency, every question) to this HTML file.",
+    ),
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Score retrieval (and with --answers, answering) on a QA file: recall@1/5/10 and MRR@10."""
+    """Score retrieval (and with --answers, answering) on a QA file: recall@1/5/10 and MRR@10; --html draws it as a page."""
     from ragcli.evaluation import evaluate
 
     def action() -> None:
+        if html is not None:
+            from ragcli.evaluation_page import check_page_target
+
+            check_page_target(html)  # before the questions run, not after
         report = evaluate(settings_for(ctx, {}, index), qa_file, k=k, with_answers=answers, out_path=out)
         if json_output:
             print_json(report.to_json())
-            return
-        from ragcli.cli.rendering import render_eval
+        else:
+            from ragcli.cli.rendering import render_eval
 
-        echo(render_eval(report, answers))
+            echo(render_eval(report, answers))
+        if html is not None:
+            from ragcli.evaluation_page import write_page
+
+            # After the scores are out: a page that cannot be written loses nothing else.
+            write_page(report, html)
+            echo(f"report page: {one_line(html)}", err=True)
 
     run_command(ctx, action)

@@ -53,7 +53,9 @@ def onnx_model_file(cache_dir: Path, folder: ModelFolder, precision: str) -> Pat
 def _optimize(source: Path, target: Path) -> None:
     """Save the graph after ONNX Runtime's portable fusions, so each process starts from it: the
     int8 graph's session then opens several times faster, since its fusions are not redone."""
-    import onnxruntime
+    from ragcli.embedding.onnx_runtime import import_onnxruntime
+
+    onnxruntime = import_onnxruntime()
 
     options = onnxruntime.SessionOptions()
     # EXTENDED, not ALL: the layout transformations of ALL are tied to this CPU and are redone at load.
@@ -134,7 +136,10 @@ def _export_fp32(folder: ModelFolder, target: Path) -> None:
 
 
 def _quantize_int8(source: Path, target: Path) -> None:
+    from ragcli.embedding.onnx_runtime import import_onnxruntime
+
     try:
+        import_onnxruntime()
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         raise ModelError("int8 quantization needs onnxruntime and onnx", hint="pip install onnxruntime onnx, or set embedding.precision = \"fp32\".") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -10,6 +11,17 @@ import numpy as np
 from ragcli.embedding.model_folder import ModelFolder
 from ragcli.embedding.tokenizing import FastTokenizer
 from ragcli.errors import ModelError
+
+
+def import_onnxruntime():
+    """onnxruntime with its telemetry off. Since 1.29 its PyPI builds send usage events to
+    Microsoft and keep a device id and an event cache under ~/.cache/Microsoft on Linux too, which a
+    local-first tool must not do; ORT_DISABLE_TELEMETRY, read once when the library starts, turns
+    all of it off (a value the user set is kept)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
 
 
 def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) -> np.ndarray:
@@ -38,7 +50,7 @@ class OnnxEmbedder:
         self, model_file: Path, folder: ModelFolder, tokenizer: FastTokenizer, *, model_id: str, batch_size: int, threads: int = 0
     ) -> None:
         try:
-            import onnxruntime
+            onnxruntime = import_onnxruntime()
         except ImportError:
             raise ModelError("onnxruntime is not installed", hint="pip install onnxruntime, or set embedding.backend = \"torch\".") from None
         if folder.pooling not in ("mean", "cls", "max", "mean_sqrt_len"):

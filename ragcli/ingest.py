@@ -135,6 +135,13 @@ def ingest(
             unreadable = [absolute(c.path) for c in candidates if c.unreadable_directory]
             for root in present:
                 run.remove_missing(root, seen_by_root[root], unreadable)
+            again = run.copies_to_recheck()
+            if again:
+                with ParserPool(settings.parsing) as pool:
+                    rechecks = (job for job in map(run.recheck, again) if job is not None)
+                    for job, outcome in pool.parse_in_order(rechecks, lambda job: job.path):
+                        run.accept(job, outcome)
+                run.flush()
             index.refresh_vector_file()
             if index.damaged_vectors:
                 run.report.warnings.append(FileFailure(path=str(index.directory), error=(

@@ -8,7 +8,7 @@ import hashlib
 import itertools
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from ragcli.chunking import ChunkingPlan, iter_chunks
 from ragcli.config import Settings
+from ragcli.copies import MIN_SKETCH, repeats, sketch
 from ragcli.embedding import Embedder
 from ragcli.parsing.pool import ParseOutcome
 from ragcli.records import Chunk, EventKind, FileFailure, FileStatus, IngestEvent, IngestReport, ParsedDocument
@@ -42,6 +43,8 @@ class _Job:
     replaces: bool
     # The indexed version's content hash: a file read again whose bytes are the same was not updated.
     previous_sha256: str | None = None
+    # A copy read again because the document it repeated went away or changed.
+    was_copy: bool = False
 
 
 @dataclass(kw_only=True)
@@ -52,6 +55,9 @@ class _Pending:
     sha256: str
     document: ParsedDocument
     chunks: list[Chunk]
+    # Its near-duplicate sketch (ragcli.copies); for a copy, the path of the document it repeats.
+    sketch: list[int] = field(default_factory=list)
+    copy_of: str | None = None
 
 
 def _embed_hash(text: str) -> str:
@@ -104,6 +110,8 @@ class FileRun:
             max_tokens=min(settings.chunking.tokens, window), overlap_tokens=settings.chunking.overlap, window=window
         )
         self.max_bytes = int(settings.parsing.max_file_mb * 1024 * 1024)
+        # Documents whose text changed in this run: their copies are checked again at the end.
+        self.changed: set[str] = set()
 
     def fail(self, path: str, reason: str) -> None:
         self.report.failed.append(FileFailure(path=path, error=reason))
@@ -187,17 +195,50 @@ class FileRun:
             self.fail(job.path, outcome.error or "cannot parse the file")
             return
         document = outcome.document
-        chunks = iter_chunks(document.sections, document.title, self.embedder.count_tokens, self.plan)
-        head = list(itertools.islice(chunks, BATCH_CHUNKS + 1))
-        if len(head) > BATCH_CHUNKS:
-            # A large document is chunked, embedded and written a slice at a time, in a transaction of
-            # its own, so memory holds one slice of chunks and vectors however large the file.
-            self.flush()
-            self._write_large(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=head), chunks)
-            return
-        self.pending.append(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=head))
+        hashes = sketch(section.text for section in document.sections) if self.settings.ingest.near_duplicates > 0 else []
+        original = self._original_of(job.path, document.title, hashes)
+        if original is not None:
+            self.pending.append(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=[], copy_of=original))
+        else:
+            chunks = iter_chunks(document.sections, document.title, self.embedder.count_tokens, self.plan)
+            head = list(itertools.islice(chunks, BATCH_CHUNKS + 1))
+            if len(head) > BATCH_CHUNKS:
+                # A large document is chunked, embedded and written a slice at a time, in a transaction of
+                # its own, so memory holds one slice of chunks and vectors however large the file.
+                self.flush()
+                self._write_large(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=head, sketch=hashes), chunks)
+                return
+            self.pending.append(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=head, sketch=hashes))
         if len(self.pending) >= BATCH_FILES or sum(len(p.chunks) for p in self.pending) >= BATCH_CHUNKS:
             self.flush()
+
+    def _original_of(self, path: str, title: str, hashes: list[int]) -> str | None:
+        """The indexed (or about to be) document whose text this one repeats, if any (ragcli.copies)."""
+        if len(hashes) < MIN_SKETCH:
+            return None
+        others = self.catalog.copies.candidates(hashes, besides=path)
+        others += [(item.job.path, item.document.title, item.sketch) for item in self.pending
+                   if item.copy_of is None and item.sketch and item.job.path != path]
+        best, share = None, 0.0
+        for other, their_title, their_sketch in others:
+            found = repeats(hashes, title, their_sketch, their_title, self.settings.ingest.near_duplicates)
+            if found > share:
+                best, share = other, found
+        return best
+
+    def copies_to_recheck(self) -> list[str]:
+        """Copies whose document went away or changed in this run: read again, to be indexed
+        themselves unless they still repeat one."""
+        return self.catalog.copies.to_recheck(self.changed)
+
+    def recheck(self, path: str) -> _Job | None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None  # gone too: the next walk of its folder removes it
+        stored = self.catalog.documents.get(path)
+        return _Job(path=path, size=info.st_size, mtime_ns=info.st_mtime_ns, replaces=stored is not None,
+                    previous_sha256=stored.sha256 if stored is not None else None, was_copy=True)
 
     def _unchanged(self, path: str) -> None:
         self.report.unchanged += 1
@@ -246,9 +287,13 @@ class FileRun:
             for item in self.pending:
                 end = start + len(item.chunks)
                 self.catalog.replace_document(self._new_document(item), self._new_chunks(item.chunks, hashes[start:end], vectors))
+                self._record_sketch(item)
                 start = end
         for item in self.pending:
-            self._indexed(item, len(item.chunks))
+            if item.copy_of is not None:
+                self._copied(item)
+            else:
+                self._indexed(item, len(item.chunks))
         self.pending.clear()
 
     def _write_large(self, item: _Pending, rest: Iterator[Chunk]) -> None:
@@ -258,18 +303,36 @@ class FileRun:
 
         with self.catalog.transaction():
             count = self.catalog.replace_document(self._new_document(item), sliced())
+            self._record_sketch(item)
         self._indexed(item, count)
+
+    def _record_sketch(self, item: _Pending) -> None:
+        document_id = self.catalog.documents.get(item.job.path).id
+        if item.copy_of is not None:
+            self.catalog.copies.mark(document_id, item.copy_of)
+        else:
+            self.catalog.copies.add_sketch(document_id, item.sketch)
+
+    def _copied(self, item: _Pending) -> None:
+        self.report.duplicates.append(FileFailure(path=item.job.path, error=item.copy_of))
+        if item.job.replaces and item.sha256 != item.job.previous_sha256:
+            self.changed.add(item.job.path)
+        self.emit(IngestEvent(kind=EventKind.FILE, path=item.job.path, status=FileStatus.DUPLICATE,
+                              detail=f"same text as {item.copy_of}: not indexed twice", size=item.job.size))
 
     def _indexed(self, item: _Pending, chunks: int) -> None:
         changed = item.job.replaces and item.sha256 != item.job.previous_sha256
+        if changed:
+            self.changed.add(item.job.path)
         self.report.indexed += 1
         self.report.updated += changed
-        self.report.reread += item.job.replaces and not changed
+        reread = item.job.replaces and not changed and not item.job.was_copy
+        self.report.reread += reread
         self.report.chunks += chunks
         warnings = "; ".join(item.document.warnings)
         if warnings:
             self.report.warnings.append(FileFailure(path=item.job.path, error=warnings))
-        status = FileStatus.UPDATED if changed else (FileStatus.REREAD if item.job.replaces else FileStatus.INDEXED)
+        status = FileStatus.UPDATED if changed else (FileStatus.REREAD if reread else FileStatus.INDEXED)
         detail = f"{chunks} chunks" + (f"; {warnings}" if warnings else "")
         self.emit(IngestEvent(kind=EventKind.FILE, path=item.job.path, status=status, detail=detail, size=item.job.size))
 

@@ -192,6 +192,8 @@ class IngestReport:
     excluded: int = 0
     # Files read again with unchanged content (newer parsers); ``updated`` counts changed content only.
     reread: int = 0
+    # Near-duplicates not indexed twice: (path, the indexed document whose text it repeats).
+    duplicates: list[FileFailure] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -206,6 +208,7 @@ class IngestReport:
             "skipped": [{"path": f.path, "reason": f.error} for f in self.skipped],
             "excluded": self.excluded,
             "reread": self.reread,
+            "duplicates": [{"path": f.path, "same_as": f.error} for f in self.duplicates],
         }
 
 
@@ -224,6 +227,7 @@ class FileStatus(StrEnum):
     FAILED = "failed"
     REMOVED = "removed"
     SKIPPED = "skipped"
+    DUPLICATE = "duplicate"  # the same text as a document already indexed: kept out of the search
 
 
 @dataclass(frozen=True, kw_only=True)

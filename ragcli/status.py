@@ -31,4 +31,6 @@ def index_status(settings: Settings) -> dict:
             "roots": catalog.documents.roots(),
             "last_ingest": meta.get("last_ingest"),
             "failures": [{"path": path, "error": error} for path, error in catalog.documents.failures()],
+            # Documents with the text of another (ragcli.copies): counted in "documents", not searched.
+            "duplicates": [{"path": path, "same_as": original} for path, original in catalog.copies.listing()],
         }

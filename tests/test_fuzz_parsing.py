@@ -188,7 +188,8 @@ def test_ingest_of_a_fuzzed_folder_keeps_the_good_files(settings, docs):
     paths = fuzz_files(docs, 40) + fuzz_packages(docs, 40)
     report = ingest(settings, [docs])
     failed = {f.path for f in report.failed}
-    assert report.indexed + len(failed) == len(paths) + 5
+    # A fuzzed file may come out as a copy of another (ragcli.copies): reported, not lost.
+    assert report.indexed + len(failed) + len(report.duplicates) == len(paths) + 5
     assert not failed & {str(p) for p in docs.iterdir() if not p.name.startswith("fuzz-")}
     assert all(f.error for f in report.failed)
     hits = search(settings, "EAR99 export control classification", k=3).hits

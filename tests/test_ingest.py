@@ -131,7 +131,12 @@ def test_no_path_resyncs_remembered_roots(settings, docs):
 
 
 def test_identical_text_is_embedded_once(settings, docs, monkeypatch):
+    import dataclasses
+
     from ragcli.embedding.hashing import HashEmbedder
+
+    # Copies indexed as documents of their own (near-duplicate detection off: tests/test_copies.py).
+    settings = dataclasses.replace(settings, ingest=dataclasses.replace(settings.ingest, near_duplicates=0.0))
 
     calls = []
     embedder = HashEmbedder()

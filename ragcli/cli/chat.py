@@ -16,7 +16,7 @@ import typer
 
 from ragcli.cli.app import app, run_command, settings_for
 from ragcli.cli.options import (
-    GpuLayersOption, IndexOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption, TypeOption,
+    EndpointOption, GpuLayersOption, IndexOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption, TypeOption,
     VerifierOption, answer_flags, scope_flags,
 )
 from ragcli.cli.querying import reasoning_to_stderr
@@ -98,6 +98,7 @@ def chat(
     index: Optional[Path] = IndexOption,
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object per turn (ask's fields plus the standalone question)."),
     model: Optional[str] = ModelOption,
+    endpoint: Optional[str] = EndpointOption,
     threads: Optional[int] = ThreadsOption,
     gpu_layers: Optional[int] = GpuLayersOption,
     lora: Optional[Path] = LoraOption,
@@ -114,7 +115,7 @@ def chat(
     from ragcli.cli.rendering import render_sources
 
     def action() -> None:
-        flags = {"retrieval.k": k, "chat.rewrite": rewrite, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier),
+        flags = {"retrieval.k": k, "chat.rewrite": rewrite, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier, endpoint),
                  **scope_flags(path, kind)}
         settings = settings_for(ctx, flags, index)
         reader = LineReader(settings.state_path / "chat_history")

@@ -14,7 +14,7 @@ from ragcli.errors import UsageError
 from ragcli.retrieval.query import require_text
 from ragcli.serve.client import find_server
 from ragcli.cli.options import (
-    GpuLayersOption, IndexOption, JsonOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption,
+    EndpointOption, GpuLayersOption, IndexOption, JsonOption, KOption, LoraOption, ModelOption, PathOption, ReasoningOption, ThreadsOption,
     TypeOption, VerifierOption, answer_flags, scope_flags,
 )
 
@@ -81,6 +81,7 @@ def ask(
     json_output: bool = JsonOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the answer and its sources: no progress on the terminal."),
     model: Optional[str] = ModelOption,
+    endpoint: Optional[str] = EndpointOption,
     threads: Optional[int] = ThreadsOption,
     gpu_layers: Optional[int] = GpuLayersOption,
     path: Optional[list[str]] = PathOption,
@@ -100,7 +101,7 @@ def ask(
 
     def action() -> int:
         text = require_text(given_once(question, dashed, "question", "-e/--question"), "question")
-        flags = {"retrieval.k": k, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier), **scope_flags(path, kind)}
+        flags = {"retrieval.k": k, **answer_flags(model, threads, gpu_layers, lora, show_reasoning, verifier, endpoint), **scope_flags(path, kind)}
         settings = settings_for(ctx, flags, index)
         loaded: list[Answerer] = []
         server = None if no_server else find_server(settings)

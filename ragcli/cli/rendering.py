@@ -86,7 +86,7 @@ class IngestProgress:
             self._advance(event)
         if event.status is FileStatus.FAILED:
             message = f"failed: {event.path}: {event.detail}"
-        elif event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REMOVED, FileStatus.SKIPPED) and (
+        elif event.status in (FileStatus.INDEXED, FileStatus.UPDATED, FileStatus.REMOVED, FileStatus.SKIPPED, FileStatus.DUPLICATE) and (
             not self.quiet or self.log is not None  # the log is the whole story; --quiet is about the terminal
         ):
             if self._bar is not None and not self.verbose and event.status is not FileStatus.SKIPPED:
@@ -124,6 +124,7 @@ class IngestProgress:
             + f"), {report.unchanged} unchanged, "
             f"{report.removed} removed, {len(report.failed)} failed"
             + (f", {report.excluded} excluded by patterns" if report.excluded else "")
+            + (f", {len(report.duplicates)} copies of indexed documents left out" if report.duplicates else "")
             + f"; {report.chunks} chunks in {report.seconds:.1f}s"
         )
         if self.log is not None:
@@ -161,6 +162,12 @@ def render_status(report: dict) -> str:
             f"last ingest: {when}: {last['indexed']} indexed, {last['unchanged']} unchanged, "
             f"{last['removed']} removed, {len(last['failed'])} failed, {last['seconds']:.1f}s"
         )
+    copies = report.get("duplicates") or []
+    if copies:
+        lines.append(f"copies ({len(copies)}, the same text as an indexed document, not searched):")
+        lines += [f"  {one_line(c['path'])} = {one_line(c['same_as'])}" for c in copies[:20]]
+        if len(copies) > 20:
+            lines.append(f"  ... and {len(copies) - 20} more (`rag status --json`)")
     if report["failures"]:
         lines.append(f"failed files ({len(report['failures'])}):")
         lines += [f"  {one_line(f['path'])}: {one_line(f['error'])}" for f in report["failures"]]

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ragcli.cli.app import app, run_command, settings_for
-from ragcli.cli.options import GpuLayersOption, IndexOption, ModelOption, ThreadsOption, VerifierOption, answer_flags
+from ragcli.cli.options import EndpointOption, GpuLayersOption, IndexOption, ModelOption, ThreadsOption, VerifierOption, answer_flags
 from ragcli.cli.terminal import echo
 
 
@@ -19,6 +19,7 @@ def serve(
     port: Optional[int] = typer.Option(None, "--port", "-p", metavar="PORT", help="Port to listen on (default 8765; 0 picks a free one)."),
     index: Optional[Path] = IndexOption,
     model: Optional[str] = ModelOption,
+    endpoint: Optional[str] = EndpointOption,
     threads: Optional[int] = ThreadsOption,
     gpu_layers: Optional[int] = GpuLayersOption,
     verifier: Optional[str] = VerifierOption,
@@ -35,7 +36,7 @@ def serve(
 
     def action() -> None:
         nonlocal settings
-        flags = {"serve.host": host, "serve.port": port, **answer_flags(model, threads, gpu_layers, None, None, verifier)}
+        flags = {"serve.host": host, "serve.port": port, **answer_flags(model, threads, gpu_layers, None, None, verifier, endpoint)}
         settings = settings_for(ctx, flags, index)
         run_serve(settings, ready, lambda: echo("stopped", err=True), debug=ctx.obj.debug)
 
@@ -48,6 +49,7 @@ def mcp(
     ctx: typer.Context,
     index: Optional[Path] = IndexOption,
     model: Optional[str] = ModelOption,
+    endpoint: Optional[str] = EndpointOption,
     threads: Optional[int] = ThreadsOption,
     gpu_layers: Optional[int] = GpuLayersOption,
 ) -> None:
@@ -56,6 +58,6 @@ def mcp(
     from ragcli.serve.running import serve_stdio
 
     def action() -> None:
-        serve_stdio(settings_for(ctx, answer_flags(model, threads, gpu_layers, None, None, None), index), debug=ctx.obj.debug)
+        serve_stdio(settings_for(ctx, answer_flags(model, threads, gpu_layers, None, None, None, endpoint), index), debug=ctx.obj.debug)
 
     run_command(ctx, action)

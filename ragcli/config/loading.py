@@ -236,6 +236,8 @@ def settings_table(settings: Settings) -> dict[str, Any]:
     for section in SECTIONS:
         values = dataclasses.asdict(getattr(settings, section))
         table[section] = {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+    if table["generation"]["endpoint_token"]:
+        table["generation"]["endpoint_token"] = "(set, not shown)"
     return table
 
 

@@ -39,6 +39,9 @@ class IngestSettings:
     # `rag ingest --log FILE` (what `rag schedule` runs): past this size the log is moved to FILE.1
     # (replacing an older one) and a new one started, so a nightly log never fills the disk.
     log_max_kb: int = 4096
+    # A new document is a copy, kept out of the search, when this share of its text (five-word
+    # sequences, sampled) is in one indexed document already; 0 indexes every copy.
+    near_duplicates: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,18 @@ class GenerationSettings:
     lora: str = ""
     # Show a reasoning model's <think>...</think> text instead of hiding it.
     show_reasoning: bool = False
+    # An OpenAI-compatible server to generate with instead of the in-process model; empty for none.
+    endpoint: str = ""
+    # The model name sent to it; empty takes the first it lists.
+    endpoint_model: str = ""
+    # Its bearer token, from the environment (RAG_GENERATION_ENDPOINT_TOKEN); never shown.
+    endpoint_token: str = field(default="", repr=False)
+    # A file holding that token, read at start.
+    endpoint_token_file: str = ""
+    # Seconds the server may stay silent (reading the prompt, or between tokens).
+    endpoint_timeout_s: float = 120.0
+    # Send prompts to an endpoint on another machine.
+    allow_remote_endpoint: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -80,6 +80,8 @@ def validate(settings: Settings) -> None:
         ("parsing.workers", s.parsing.workers >= 0, "0 (automatic) or more"),
         ("generation.max_answer_tokens", s.generation.max_answer_tokens >= 16, "at least 16"),
         ("generation.threads", s.generation.threads >= 0, "0 (automatic) or more"),
+        ("ingest.near_duplicates", 0 <= s.ingest.near_duplicates <= 1, "between 0 (off) and 1"),
+        ("generation.endpoint_timeout_s", s.generation.endpoint_timeout_s > 0, "more than 0"),
         ("verification.min_support", 0 < s.verification.min_support <= 1, "between 0 (excluded) and 1"),
         ("verification.min_similarity", 0 < s.verification.min_similarity <= 1, "between 0 (excluded) and 1"),
         ("verification.correct_below", 0 <= s.verification.correct_below <= 1, "between 0 and 1"),

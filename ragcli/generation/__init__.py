@@ -63,8 +63,13 @@ class Generator(Protocol):
 
 
 def load_generator(settings: Settings) -> Generator:
-    """The generator named by ``generation.model``: "echo" (the fake), a bundled short name, or a GGUF path."""
+    """The generator named by ``generation.model``: "echo" (the fake), a bundled short name, or a
+    GGUF path; or the OpenAI-compatible server at ``generation.endpoint`` when one is set."""
     options = settings.generation
+    if options.endpoint:
+        from ragcli.generation.endpoint import EndpointGenerator
+
+        return EndpointGenerator(options)
     if options.model.lower() == "echo":
         from ragcli.generation.echo import EchoGenerator
 

@@ -58,7 +58,7 @@ def load_verifier(settings: Settings, *, embedder=None, generator=None) -> "Veri
         from ragcli.generation import load_generator
 
         if options.judge_model:
-            judge = dataclasses.replace(settings, generation=dataclasses.replace(settings.generation, model=options.judge_model, lora=""))
+            judge = dataclasses.replace(settings, generation=dataclasses.replace(settings.generation, model=options.judge_model, lora="", endpoint=""))
             return JudgeVerifier(load_generator(judge), options.min_support, shares_generator=False)
         if generator is None:
             raise ConfigError("verification.method = 'llm' needs a generator", hint="Set verification.judge_model or use ask.")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from ragcli.store.catalog.chunks import Chunks, NewChunk, StoredChunk
+from ragcli.store.catalog.copies import Copies
 from ragcli.store.catalog.documents import Documents, NewDocument, StoredDocument
 from ragcli.store.catalog.fulltext import FullText
 from ragcli.store.catalog.schema import ADDED_COLUMNS, FORMAT_VERSION, SCHEMA
@@ -60,6 +61,7 @@ class Catalog:
         self.documents = Documents(connection)
         self.chunks = Chunks(connection)
         self.fulltext = FullText(connection)
+        self.copies = Copies(connection)
 
     @classmethod
     def open(cls, path: Path, *, create: bool, read_only: bool = False) -> "Catalog":

@@ -11,6 +11,18 @@ FULLTEXT_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(text
 # an older index. Also re-created by a repair.
 GRAMS_TABLE = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_grams USING fts5(text, context, tokenize = 'unicode61');"
 
+# Near-duplicate documents (ragcli.copies), added after FORMAT_VERSION 1 and created by a writer
+# that opens an older index: each indexed document's sketch, and each copy with the path of the
+# document it repeats (a copy is a document row without chunks). Readers of an index that lacks
+# them see no copies.
+COPIES_TABLES = """
+CREATE TABLE IF NOT EXISTS sketches (document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE, hash INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sketches_by_hash ON sketches(hash);
+CREATE INDEX IF NOT EXISTS sketches_by_document ON sketches(document_id);
+CREATE TABLE IF NOT EXISTS copies (document_id INTEGER PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE, of_path TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS copies_by_original ON copies(of_path);
+"""
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -43,7 +55,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_embed_hash ON chunks(embed_hash);
 {GRAMS_TABLE}
 CREATE TABLE IF NOT EXISTS failures (path TEXT PRIMARY KEY, error TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL, device INTEGER, patterns TEXT);
-"""
+{COPIES_TABLES}"""
 
 # Columns added since FORMAT_VERSION 1 was first written: (table, column, definition). A writer adds
 # any that an older index lacks; readers never need them.
@@ -68,3 +80,4 @@ def under(column: str) -> str:
 
 def under_arguments(root: str) -> tuple[str, int, str]:
     return root, len(_prefix(root)), _prefix(root)
+

@@ -6,13 +6,14 @@ score.py-readable JSONL out). Models are loaded once for the whole file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import median
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ragcli.config import Settings
 from ragcli.errors import RagError
@@ -42,6 +43,35 @@ class QuestionResult:
     search_ms: float
     answer: str | None = None
     abstained: bool | None = None
+    # What the answer cited, as (path, page); how many draft sentences the verifier checked; the
+    # sentences shown, each with the number of the passage it cites and that passage's text.
+    cited: tuple[tuple[str, int | None], ...] = ()
+    draft_sentences: int = 0
+    shown: tuple[tuple[str, int | None, str], ...] = ()
+    # With --judge: its grade of the answer (Grade.to_json) and of each shown sentence.
+    grade: dict | None = None
+    verdicts: tuple[dict, ...] = ()
+    judged: bool = False
+
+    def to_line(self, hits: list[dict]) -> dict:
+        """The --out line (score.py's format, plus what a resumed run needs to skip this question)."""
+        line: dict = {"id": self.question.id, "hits": hits, "search_ms": round(self.search_ms, 2)}
+        if self.answer is not None:
+            line.update(answer=self.answer, abstained=self.abstained, cited=[list(c) for c in self.cited],
+                        draft_sentences=self.draft_sentences, shown=[list(s) for s in self.shown])
+        if self.judged:
+            line.update(grade=self.grade, verdicts=list(self.verdicts))
+        return line
+
+    @classmethod
+    def from_line(cls, question: Question, line: dict, k: int) -> "QuestionResult":
+        return cls(
+            question=question, rank=first_gold_rank(line["hits"], question.gold, limit=k), search_ms=float(line.get("search_ms", 0.0)),
+            answer=line.get("answer"), abstained=line.get("abstained"),
+            cited=tuple((c[0], c[1]) for c in line.get("cited", ())), draft_sentences=int(line.get("draft_sentences", 0)),
+            shown=tuple((s[0], s[1], s[2]) for s in line.get("shown", ())), grade=line.get("grade"),
+            verdicts=tuple(line.get("verdicts", ())), judged="verdicts" in line,
+        )
 
     @property
     def correct(self) -> bool | None:
@@ -75,6 +105,10 @@ class EvalReport:
     qa_file: str = ""
     created: str = ""
     results: list[QuestionResult] = field(default_factory=list)
+    # With --answers: how far the shown answers hold to their sources (evaluation_faithfulness).
+    faithfulness: dict | None = None
+    # The judge's model id with --judge.
+    judge: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -88,6 +122,8 @@ class EvalReport:
             "abstention_precision": self.abstention_precision,
             "abstention_recall": self.abstention_recall,
             "reranker": self.reranker,
+            "faithfulness": self.faithfulness,
+            "judge": self.judge,
         }
 
 
@@ -165,6 +201,49 @@ def _retrieval_scores(rows: list[tuple[Question, int | None]]) -> dict:
     return scores
 
 
+def _previous_lines(out_path: Path | None, resume: bool) -> dict[str, dict]:
+    """The questions an interrupted run already wrote to ``out_path`` (the last line of an id wins)."""
+    if not resume or out_path is None or not out_path.exists():
+        return {}
+    done: dict[str, dict] = {}
+    try:
+        for raw in out_path.read_text(encoding="utf-8").splitlines():
+            try:
+                line = json.loads(raw)
+                done[str(line["id"])] = line
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by the interruption
+    except OSError as exc:
+        raise RagError(f"cannot read {out_path} to resume: {exc.strerror}", hint="Run without --resume to start over.") from exc
+    return done
+
+
+def _answered(question: Question, rank: int | None, search_ms: float, answer) -> QuestionResult:
+    by_number = {source.n: source for source in answer.sources}
+    checks = (answer.verification or {}).get("per_sentence", [])
+    shown = tuple(
+        (c["text"], c.get("source"), by_number[c["source"]].hit.text if c.get("source") in by_number else "")
+        for c in checks if c.get("supported")
+    ) if not answer.abstained else ()
+    return QuestionResult(
+        question=question, rank=rank, search_ms=search_ms, answer=answer.text, abstained=answer.abstained,
+        cited=tuple((s.hit.path, s.hit.page) for s in answer.sources if s.cited),
+        draft_sentences=int((answer.verification or {}).get("sentences", 0)), shown=shown,
+    )
+
+
+def _judged(result: QuestionResult, judge) -> QuestionResult:
+    """``result`` with the judge's grade (answerable questions it answered) and sentence verdicts."""
+    grade = None
+    if result.question.answerable and not result.abstained:
+        grade = judge.grade(result.question.question, result.question.answer, result.answer or "").to_json()
+    verdicts = tuple(
+        {"text": text, "source": source, "p_supported": round(judge.supports(text, passage), 4) if passage else 0.0}
+        for text, source, passage in result.shown
+    )
+    return dataclasses.replace(result, grade=grade, verdicts=tuple({**v, "supported": v["p_supported"] >= 0.5} for v in verdicts), judged=True)
+
+
 def evaluate(
     settings: Settings,
     qa_path: Path,
@@ -172,45 +251,67 @@ def evaluate(
     k: int = 10,
     with_answers: bool = False,
     out_path: Path | None = None,
+    judge_model: str | None = None,
+    resume: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EvalReport:
+    """Score retrieval (and with ``with_answers``, answers; with ``judge_model`` set, "" for the
+    default judge, also the judge's verdicts) on a QA file. With ``resume``, questions already in
+    ``out_path`` are taken from it instead of run again. ``on_progress(done, total)`` after each."""
     questions = load_questions(qa_path)
+    judging = with_answers and judge_model is not None
+    previous = _previous_lines(out_path, resume)
     try:
         # Opened first and written per question: a bad path fails now, and a long run keeps its progress.
         out_file = open(out_path, "w", encoding="utf-8") if out_path is not None else None
+        # A resumed file keeps its whole lines only (the last one may have been cut by the kill).
+        for line in previous.values():
+            out_file.write(json.dumps(line) + "\n")
     except OSError as exc:
         raise RagError(f"cannot write results to {out_path}: {exc.strerror}", hint="Pass an --out path in an existing, writable folder.") from exc
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     searcher = Searcher.open(settings)
     reranker_id = searcher.reranker.id if searcher.reranker is not None else None
     embedder_id = searcher.embedder.id
-    answerer = None
-    if with_answers:
-        from ragcli.answer.answerer import Answerer
-        from ragcli.generation import load_generator
-
-        # The same index and models as the retrieval scores.
-        answerer = Answerer(settings, searcher, load_generator(settings))
+    answerer = judge = None
     results: list[QuestionResult] = []
     try:
+        if with_answers:
+            from ragcli.answer.answerer import Answerer
+            from ragcli.generation import load_generator
+
+            # The same index and models as the retrieval scores.
+            answerer = Answerer(settings, searcher, load_generator(settings))
+        if judging:
+            from ragcli.evaluation_judge import Judge, load_judge
+
+            # The answering model judges unless another is named: one model in memory, not two.
+            separate = judge_model or settings.verification.judge_model
+            judge = load_judge(settings, judge_model or "") if separate else Judge(answerer.generator)
         if questions:
             # Untimed: the first search loads what loads lazily (the model session, the vectors),
             # which is no part of a search's latency.
             searcher.search(questions[0].question, k)
-        for question in questions:
-            started = time.perf_counter()
-            hits = [{"path": h.path, "page": h.page} for h in searcher.search(question.question, k).hits]
-            search_ms = (time.perf_counter() - started) * 1000
-            line: dict = {"id": question.id, "hits": hits, "search_ms": round(search_ms, 2)}
-            answer = answerer.ask(question.question) if answerer is not None else None
-            if answer is not None:
-                line.update(answer=answer.text, abstained=answer.abstained)
-            results.append(QuestionResult(
-                question=question, rank=first_gold_rank(hits, question.gold, limit=k), search_ms=search_ms,
-                answer=answer.text if answer is not None else None, abstained=answer.abstained if answer is not None else None,
-            ))
-            if out_file is not None:
-                out_file.write(json.dumps(line) + "\n")
-                out_file.flush()
+        for number, question in enumerate(questions, start=1):
+            line = previous.get(question.id)
+            if line is not None and (not with_answers or "answer" in line) and (not judging or "verdicts" in line):
+                results.append(QuestionResult.from_line(question, line, k))
+            else:
+                started = time.perf_counter()
+                hits = [{"path": h.path, "page": h.page} for h in searcher.search(question.question, k).hits]
+                search_ms = (time.perf_counter() - started) * 1000
+                rank = first_gold_rank(hits, question.gold, limit=k)
+                result = QuestionResult(question=question, rank=rank, search_ms=search_ms)
+                if answerer is not None:
+                    result = _answered(question, rank, search_ms, answerer.ask(question.question))
+                if judge is not None:
+                    result = _judged(result, judge)
+                results.append(result)
+                if out_file is not None:
+                    out_file.write(json.dumps(result.to_line(hits)) + "\n")
+                    out_file.flush()
+            if on_progress is not None:
+                on_progress(number, len(questions))
     finally:
         searcher.close()
         if out_file is not None:
@@ -236,6 +337,12 @@ def evaluate(
     )
     if with_answers:
         _score_answers(report)
+        from ragcli.evaluation_faithfulness import faithfulness
+
+        report.faithfulness = faithfulness(results)
+        for corpus, scores in report.by_corpus.items():
+            scores["faithfulness"] = faithfulness([r for r in results if r.question.corpus == corpus])
+        report.judge = judge.id if judge is not None else None
     return report
 
 

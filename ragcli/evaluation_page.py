@@ -153,6 +153,29 @@ def _latency_section(report: EvalReport) -> str:
     )
 
 
+def _faithfulness_section(report: EvalReport) -> str:
+    figures = report.faithfulness
+    if not figures:
+        return ""
+    rows = [
+        ("sentences shown", str(figures["sentences_shown"])),
+        ("sentences withheld by the verifier", f'{figures["sentences_withheld"]} ({_percent(figures["withheld_share"])} of those checked)'),
+        ("citation precision (cited passages from a gold page)", _percent(figures["citation_precision"])),
+        ("citation recall (answers citing a gold page)", _percent(figures["citation_recall"])),
+        ("abstention precision / recall", f'{_percent(figures["abstention_precision"])} / {_percent(figures["abstention_recall"])}'),
+    ]
+    judged = figures.get("judge")
+    if judged:
+        rows += [
+            (f"judge ({report.judge}): shown sentences supported", _percent(judged["sentences_supported_share"])),
+            ("judge: answers correct / partly / wrong", f'{judged["correct"]} / {judged["partly"]} / {judged["wrong"]} (mean credit {_percent(judged["mean_credit"])})'),
+            ("judge: agrees with the gold-string score", f'{_percent(judged["agreement_with_gold_string"])} ({judged["correct_but_string_missed"]} correct the string missed, '
+             f'{judged["string_matched_but_not_correct"]} string matches not called correct)'),
+        ]
+    body = "".join(f"<dt>{text(name)}</dt><dd>{text(value)}</dd>" for name, value in rows)
+    return f'<section id="faithfulness"><h2>Faithfulness</h2><dl class="settings">{body}</dl></section>'
+
+
 def _gold(result: QuestionResult) -> str:
     if not result.question.gold:
         return '<span class="note">(unanswerable)</span>'
@@ -208,7 +231,7 @@ def render_page(report: EvalReport) -> str:
         f'<h1>{text(title)}</h1><p class="lead">Retrieval{" and answers" if _has_answers(report) else ""} scored on '
         f"{report.questions} questions.</p>{_tiles(report)}"
         f'<section id="settings"><h2>Run</h2>{_summary(report)}</section>'
-        f"{_recall_section(report)}{_rank_section(report)}{_latency_section(report)}{_question_table(report)}"
+        f"{_recall_section(report)}{_rank_section(report)}{_latency_section(report)}{_faithfulness_section(report)}{_question_table(report)}"
         "</main></body></html>\n"
     )
 

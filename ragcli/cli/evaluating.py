@@ -10,6 +10,7 @@ import typer
 from ragcli.cli.app import app, print_json, run_command, settings_for
 from ragcli.cli.options import IndexOption, JsonOption
 from ragcli.cli.terminal import echo, one_line
+from ragcli.errors import UsageError
 
 
 @app.command("eval")
@@ -26,6 +27,11 @@ def eval_command(
         None, "--html", metavar="FILE",
         help="Also write a self-contained report page (recall@k curve, gold ranks, latency, every question) to this HTML file.",
     ),
+    judge: bool = typer.Option(False, "--judge", help="With --answers: a local LLM grades each answer and each shown sentence (token probabilities)."),
+    judge_model: Optional[str] = typer.Option(
+        None, "--judge-model", metavar="NAME|FILE", help="The judge: a bundled name or GGUF path (default: verification.judge_model, else the answering model).",
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run: questions already in --out are not run again."),
     index: Optional[Path] = IndexOption,
     json_output: bool = JsonOption,
 ) -> None:
@@ -37,7 +43,17 @@ def eval_command(
             from ragcli.evaluation_page import check_page_target
 
             check_page_target(html)  # before the questions run, not after
-        report = evaluate(settings_for(ctx, {}, index), qa_file, k=k, with_answers=answers, out_path=out)
+        if (judge or judge_model) and not answers:
+            raise UsageError("--judge grades answers: add --answers", hint="rag eval QA.jsonl --answers --judge")
+        if resume and out is None:
+            raise UsageError("--resume continues the run written to --out FILE", hint="rag eval QA.jsonl --answers --out results.jsonl --resume")
+        from ragcli.cli.rendering import EvalProgress
+
+        with EvalProgress() as progress:
+            report = evaluate(
+                settings_for(ctx, {}, index), qa_file, k=k, with_answers=answers, out_path=out,
+                judge_model=(judge_model or "") if (judge or judge_model) else None, resume=resume, on_progress=progress.update,
+            )
         if json_output:
             print_json(report.to_json())
         else:

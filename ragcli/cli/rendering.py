@@ -214,6 +214,52 @@ def render_hits(result: SearchResult, colour: bool = False, width: int | None = 
     return "\n".join(blocks)
 
 
+class EvalProgress:
+    """`rag eval`'s bar with an ETA on a terminal's stderr (nothing on a pipe or in a log)."""
+
+    def __init__(self) -> None:
+        self._bar = self._task = None
+
+    def __enter__(self) -> "EvalProgress":
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+            self._bar.start()
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if self._task is None:
+            self._task = self._bar.add_task("", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def render_faithfulness(figures: dict) -> list[str]:
+    def show(value) -> str:
+        return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = [
+        f"faithfulness: {figures['sentences_shown']} sentences shown, {figures['sentences_withheld']} withheld by the verifier"
+        f" (share {show(figures['withheld_share'])}); citation precision {show(figures['citation_precision'])},"
+        f" recall {show(figures['citation_recall'])}",
+    ]
+    judged = figures.get("judge")
+    if judged:
+        lines.append(
+            f"judge: shown sentences supported {show(judged['sentences_supported_share'])}; answers {judged['correct']} correct,"
+            f" {judged['partly']} partly, {judged['wrong']} wrong (mean credit {show(judged['mean_credit'])}); agrees with the"
+            f" gold-string score on {show(judged['agreement_with_gold_string'])} ({judged['correct_but_string_missed']} correct"
+            f" the string missed, {judged['string_matched_but_not_correct']} string matches it did not call correct)"
+        )
+    return lines
+
+
 def render_eval(report, with_answers: bool) -> str:
     """The eval table: recall@k and MRR@10 overall and per corpus, latency, and answer scores."""
     lines = [f"{'group':<10} {'n':>4} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'MRR@10':>7}"]
@@ -228,6 +274,10 @@ def render_eval(report, with_answers: bool) -> str:
             f"answer accuracy: {report.answer_accuracy}, abstention precision: {report.abstention_precision}, "
             f"abstention recall: {report.abstention_recall}"
         )
+        if report.faithfulness:
+            lines += render_faithfulness(report.faithfulness)
+            if report.judge:
+                lines.append(f"judge model: {report.judge} (its agreement with a reader's labels: benchmarks/RESULTS.md, \"A local judge for rag eval\")")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ import threading
 from typing import Iterator, Sequence
 
 from ragcli.answer.prompt import REFUSAL
-from ragcli.vocabulary import split_sentences
+from ragcli.vocabulary import normalise, split_sentences
 
 _PASSAGE = re.compile(r'<source id="(\d+)"[^>]*>\s*(.*?)\s*</source>', re.DOTALL)
 
@@ -27,6 +27,20 @@ class EchoGenerator:
 
     def warm(self, system: str, user_start: str, cache_dir) -> int:
         return 0  # nothing to read ahead
+
+    def choose(self, messages: Sequence[dict], options: Sequence[str]) -> dict[str, float]:
+        """Deterministic verdicts for the judge's two prompts: a statement is supported when its
+        longer words are all in the passage; an answer is correct when it contains the reference."""
+        prompt = messages[-1]["content"]
+        graded = re.search(r"Reference answer: (.*?)\n\nCandidate answer: (.*?)\n\n", prompt, re.DOTALL)
+        if graded:
+            best = "correct" if normalise(graded.group(1)) in normalise(graded.group(2)) else "wrong"
+        else:
+            stated = re.search(r"Passage:\n(.*)\n\nStatement: (.*?)\n\n", prompt, re.DOTALL)
+            words = lambda text: {w for w in re.findall(r"\w{4,}", text.lower())}
+            best = "yes" if stated and words(stated.group(2)) <= words(stated.group(1)) else "no"
+        rest = (1 - 0.9) / max(1, len(options) - 1)
+        return {option: 0.9 if option == best else rest for option in options}
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

@@ -93,23 +93,63 @@ class LlamaGenerator:
 
     def _fixed_tokens(self, system: str, user_start: str) -> list[int]:
         """The tokens two prompts with these starts share, as the model's chat template renders them."""
-        from llama_cpp import llama_chat_format
-
-        template = self._llm.metadata.get("tokenizer.chat_template")
-        if not template:
+        formatter = self._formatter()
+        if formatter is None:
             return []
-        model = self._llm._model
-        eos, bos = self._llm.token_eos(), self._llm.token_bos()
-        formatter = llama_chat_format.Jinja2ChatFormatter(
-            template=template, eos_token=model.token_get_text(eos) if eos != -1 else "",
-            bos_token=model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos],
-        )
         rendered = []
         for ending in ("\u2460", "\u2461"):
             result = formatter(messages=[{"role": "system", "content": system}, {"role": "user", "content": user_start + ending}])
             rendered.append(self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True))
         shared = list(itertools.takewhile(lambda pair: pair[0] == pair[1], zip(*rendered)))
         return [int(a) for a, _ in shared]
+
+    def choose(self, messages: Sequence[dict], options: Sequence[str]) -> dict[str, float]:
+        """The model's probability of starting its reply with each of ``options`` (words such as
+        "yes" and "no"), read from its next-token distribution rather than from sampled text, and
+        normalised over the options. A word's spellings ("yes", "Yes", " yes") are pooled."""
+        import numpy as np
+
+        tokens = self._prompt_tokens(messages)
+        llm = self._llm
+        shared = 0
+        for held, wanted in zip(llm.input_ids[: llm.n_tokens], tokens[:-1]):
+            if held != wanted:
+                break
+            shared += 1
+        llm.n_tokens = shared  # the state keeps the shared prefix (the fixed prompt start)
+        llm.eval(tokens[shared:])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        mass = {}
+        for option in options:
+            firsts = {llm.tokenize(spelling.encode(), add_bos=False, special=False)[0]
+                      for spelling in (option, option.capitalize(), " " + option, " " + option.capitalize())}
+            mass[option] = float(sum(probabilities[t] for t in firsts))
+        total = sum(mass.values()) or 1.0
+        return {option: value / total for option, value in mass.items()}
+
+    def _prompt_tokens(self, messages: Sequence[dict]) -> list[int]:
+        """The prompt as the model's chat template renders it, up to where its reply begins."""
+        formatter = self._formatter()
+        if formatter is None:
+            raise ModelError(f"{self.id} has no chat template", hint="Use a chat (instruct) GGUF model as the judge.")
+        result = formatter(messages=list(messages))
+        return self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+    def _formatter(self):
+        """The model's own chat template as llama-cpp-python renders it, or None without one."""
+        from llama_cpp import llama_chat_format
+
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        model = self._llm._model
+        eos, bos = self._llm.token_eos(), self._llm.token_bos()
+        return llama_chat_format.Jinja2ChatFormatter(
+            template=template, eos_token=model.token_get_text(eos) if eos != -1 else "",
+            bos_token=model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos],
+        )
 
     def _state_identity(self) -> list:
         import llama_cpp

@@ -237,11 +237,11 @@ def _judged(result: QuestionResult, judge) -> QuestionResult:
     grade = None
     if result.question.answerable and not result.abstained:
         grade = judge.grade(result.question.question, result.question.answer, result.answer or "").to_json()
-    verdicts = tuple(
-        {"text": text, "source": source, "p_supported": round(judge.supports(text, passage), 4) if passage else 0.0}
-        for text, source, passage in result.shown
-    )
-    return dataclasses.replace(result, grade=grade, verdicts=tuple({**v, "supported": v["p_supported"] >= 0.5} for v in verdicts), judged=True)
+    verdicts = []
+    for text, source, passage in result.shown:
+        p = judge.supports(text, passage) if passage else 0.0  # a sentence citing no passage is backed by none
+        verdicts.append({"text": text, "source": source, "p_supported": round(p, 4), "supported": p >= 0.5})
+    return dataclasses.replace(result, grade=grade, verdicts=tuple(verdicts), judged=True)
 
 
 def evaluate(

@@ -48,21 +48,6 @@ class Grade:
         return {"label": self.label, "score": round(self.score, 4), "p": {k: round(v, 4) for k, v in self.probabilities.items()}}
 
 
-@dataclass(frozen=True)
-class SentenceVerdict:
-    text: str
-    # The cited passage's number in the answer, or None when the sentence cites none.
-    source: int | None
-    p_supported: float
-
-    @property
-    def supported(self) -> bool:
-        return self.p_supported >= 0.5
-
-    def to_json(self) -> dict:
-        return {"text": self.text, "source": self.source, "p_supported": round(self.p_supported, 4), "supported": self.supported}
-
-
 class Judge:
     def __init__(self, model: Chooser) -> None:
         if not callable(getattr(model, "choose", None)):

@@ -52,6 +52,8 @@ class QuestionResult:
     grade: dict | None = None
     verdicts: tuple[dict, ...] = ()
     judged: bool = False
+    # Why answering or judging this question failed (the run went on; a resumed run tries it again).
+    error: str | None = None
 
     def to_line(self, hits: list[dict]) -> dict:
         """The --out line (score.py's format, plus what a resumed run needs to skip this question)."""
@@ -61,6 +63,8 @@ class QuestionResult:
                         draft_sentences=self.draft_sentences, shown=[list(s) for s in self.shown])
         if self.judged:
             line.update(grade=self.grade, verdicts=list(self.verdicts))
+        if self.error is not None:
+            line["error"] = self.error
         return line
 
     @classmethod
@@ -70,7 +74,7 @@ class QuestionResult:
             answer=line.get("answer"), abstained=line.get("abstained"),
             cited=tuple((c[0], c[1]) for c in line.get("cited", ())), draft_sentences=int(line.get("draft_sentences", 0)),
             shown=tuple((s[0], s[1], s[2]) for s in line.get("shown", ())), grade=line.get("grade"),
-            verdicts=tuple(line.get("verdicts", ())), judged="verdicts" in line,
+            verdicts=tuple(line.get("verdicts", ())), judged="verdicts" in line, error=line.get("error"),
         )
 
     @property
@@ -109,6 +113,8 @@ class EvalReport:
     faithfulness: dict | None = None
     # The judge's model id with --judge.
     judge: str | None = None
+    # The questions whose answer or judgement failed: {"id", "error"}.
+    failures: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -124,6 +130,7 @@ class EvalReport:
             "reranker": self.reranker,
             "faithfulness": self.faithfulness,
             "judge": self.judge,
+            "failures": self.failures,
         }
 
 
@@ -294,7 +301,7 @@ def evaluate(
             searcher.search(questions[0].question, k)
         for number, question in enumerate(questions, start=1):
             line = previous.get(question.id)
-            if line is not None and (not with_answers or "answer" in line) and (not judging or "verdicts" in line):
+            if line is not None and "error" not in line and (not with_answers or "answer" in line) and (not judging or "verdicts" in line):
                 results.append(QuestionResult.from_line(question, line, k))
             else:
                 started = time.perf_counter()
@@ -302,10 +309,15 @@ def evaluate(
                 search_ms = (time.perf_counter() - started) * 1000
                 rank = first_gold_rank(hits, question.gold, limit=k)
                 result = QuestionResult(question=question, rank=rank, search_ms=search_ms)
-                if answerer is not None:
-                    result = _answered(question, rank, search_ms, answerer.ask(question.question))
-                if judge is not None:
-                    result = _judged(result, judge)
+                try:
+                    if answerer is not None:
+                        result = _answered(question, rank, search_ms, answerer.ask(question.question))
+                    if judge is not None:
+                        result = _judged(result, judge)
+                except RagError as exc:
+                    # One question the model fails on is a wrong answer, not the end of a long run.
+                    result = dataclasses.replace(result, error=str(exc), answer=result.answer if result.answer is not None else "",
+                                                 abstained=bool(result.abstained))
                 results.append(result)
                 if out_file is not None:
                     out_file.write(json.dumps(result.to_line(hits)) + "\n")
@@ -343,6 +355,7 @@ def evaluate(
         for corpus, scores in report.by_corpus.items():
             scores["faithfulness"] = faithfulness([r for r in results if r.question.corpus == corpus])
         report.judge = judge.id if judge is not None else None
+    report.failures = [{"id": r.question.id, "error": r.error} for r in results if r.error is not None]
     return report
 
 

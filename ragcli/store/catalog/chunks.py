@@ -142,6 +142,10 @@ class Chunks:
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
+    def ids_with_text(self, min_chars: int) -> list[int]:
+        """Ids of the chunks holding at least ``min_chars`` characters of text, in id order."""
+        return [row[0] for row in self._db.execute("SELECT id FROM chunks WHERE length(text) >= ? ORDER BY id", (min_chars,))]
+
     # -- integrity ----------------------------------------------------------
 
     def orphans(self) -> int:

@@ -208,7 +208,7 @@ def _retrieval_scores(rows: list[tuple[Question, int | None]]) -> dict:
     return scores
 
 
-def _previous_lines(out_path: Path | None, resume: bool) -> dict[str, dict]:
+def previous_lines(out_path: Path | None, resume: bool) -> dict[str, dict]:
     """The questions an interrupted run already wrote to ``out_path`` (the last line of an id wins)."""
     if not resume or out_path is None or not out_path.exists():
         return {}
@@ -267,7 +267,7 @@ def evaluate(
     ``out_path`` are taken from it instead of run again. ``on_progress(done, total)`` after each."""
     questions = load_questions(qa_path)
     judging = with_answers and judge_model is not None
-    previous = _previous_lines(out_path, resume)
+    previous = previous_lines(out_path, resume)
     try:
         # Opened first and written per question: a bad path fails now, and a long run keeps its progress.
         out_file = open(out_path, "w", encoding="utf-8") if out_path is not None else None

@@ -177,25 +177,13 @@ def _relative(path: str, roots: list[str]) -> str:
 
 def _previous(out_path: Path | None, seed: int) -> list[dict]:
     """The questions an interrupted run with this seed wrote to ``out_path`` (whole lines only)."""
-    if out_path is None or not out_path.exists():
-        return []
-    kept: list[dict] = []
-    try:
-        raw_lines = out_path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RagError(f"cannot read {out_path} to resume: {exc.strerror}", hint="Run without --resume to start over.") from exc
-    for raw in raw_lines:
-        try:
-            line = json.loads(raw)
-            made = line["generated"]
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by the interruption
-        if made.get("seed") != seed:
-            raise RagError(
-                f"{out_path} was generated with seed {made.get('seed')}, not {seed}",
-                hint=f"Resume with --seed {made.get('seed')}, or write to another --out file.",
-            )
-        kept.append(line)
+    from ragcli.evaluation import previous_lines
+
+    kept = [line for line in previous_lines(out_path, True).values() if isinstance(line.get("generated"), dict)]
+    for line in kept:
+        if line["generated"].get("seed") != seed:
+            made = line["generated"].get("seed")
+            raise RagError(f"{out_path} was generated with seed {made}, not {seed}", hint=f"Resume with --seed {made}, or write to another --out file.")
     return kept
 
 
@@ -279,7 +267,7 @@ def generate_questions(
                     "kind": line["kind"], "corpus": _corpus_of(chunk.path, roots),
                     "generated": {"seed": seed, "attempt": attempt, "chunk": chunk.id, "model": generator.id, **line.get("generated", {})},
                 }
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.write(json.dumps(line) + "\n")  # ASCII: no raw control character reaches a terminal
                 out.flush()
                 made += 1
                 if kind == "answerable":

@@ -36,6 +36,12 @@ VARIANTS = {
     "onnx-int8": {"RAG_EMBEDDING_BACKEND": "onnx", "RAG_EMBEDDING_PRECISION": "int8"},
     "onnx-fp32": {"RAG_EMBEDDING_BACKEND": "onnx", "RAG_EMBEDDING_PRECISION": "fp32"},
     "torch": {"RAG_EMBEDDING_BACKEND": "torch", "RAG_EMBEDDING_PRECISION": "fp32"},
+    # configs/fast.toml: int8 vectors of each chunk's first 64 tokens.
+    "fast": {"RAG_EMBEDDING_BACKEND": "onnx", "RAG_EMBEDDING_PRECISION": "int8", "RAG_EMBEDDING_READ_TOKENS": "64"},
+    "first-96-int8": {"RAG_EMBEDDING_BACKEND": "onnx", "RAG_EMBEDDING_PRECISION": "int8", "RAG_EMBEDDING_READ_TOKENS": "96"},
+    "first-128": {"RAG_EMBEDDING_BACKEND": "onnx", "RAG_EMBEDDING_PRECISION": "fp32", "RAG_EMBEDDING_READ_TOKENS": "128"},
+    # A token table distilled from MiniLM (model2vec's method): no transformer at ingest.
+    "static": {"RAG_EMBEDDING_BACKEND": "static", "RAG_EMBEDDING_PRECISION": "fp32"},
 }
 
 

@@ -163,6 +163,16 @@ def _parse(reply: str, pattern: re.Pattern) -> str:
     return match.group(1).strip() if match else ""
 
 
+def parse_lone_question(reply: str) -> str:
+    """The question of a one-line reply, with or without its "Question:" label: asked for one line,
+    the default model mostly drops the label (all of the first unanswerable attempts on the dev index)."""
+    labelled = _parse(reply, _QUESTION)
+    if labelled:
+        return labelled
+    lines = [line.strip().strip("*").strip() for line in reply.strip().splitlines() if line.strip()]
+    return lines[0] if len(lines) == 1 and lines[0].endswith("?") else ""
+
+
 def _corpus_of(path: str, roots: list[str]) -> str:
     """The indexed folder a document came from, by its name (the dev set's "corpus")."""
     holding = [r for r in roots if path == r or path.startswith(r.rstrip("/") + "/")]
@@ -300,7 +310,7 @@ def _unanswerable(generator, searcher, chunk: StoredChunk, rng: random.Random, r
     if term is None:
         report.reject("no term to ask about")
         return None
-    question = _parse(_reply(generator, unanswerable_messages(chunk, term)), _QUESTION)
+    question = parse_lone_question(_reply(generator, unanswerable_messages(chunk, term)))
     if not question:
         report.reject("reply not in the format")
         return None

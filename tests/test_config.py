@@ -71,6 +71,13 @@ def test_shipped_default_config_matches_built_in_defaults():
     assert shipped == load_settings(environ={})
 
 
+def test_every_shipped_profile_loads_and_changes_only_what_it_says():
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    fast = load_settings(configs / "fast.toml", environ={})
+    assert (fast.embedding.read_tokens, fast.embedding.precision, fast.embedding.backend) == (64, "int8", "onnx")
+    assert dataclasses.replace(fast, embedding=load_settings(environ={}).embedding, notes=()) == load_settings(environ={})
+
+
 def test_every_setting_is_in_default_toml_with_a_comment_above_it():
     from ragcli.config import SECTIONS
 

@@ -53,6 +53,16 @@ def test_a_term_for_an_unanswerable_question_is_a_real_word_of_the_passage_not_o
     assert pick_term(chunk(text="a b c d"), random.Random(0)) is None
 
 
+def test_a_one_line_question_is_read_with_or_without_its_label():
+    from ragcli.evaluation_generate import parse_lone_question
+
+    assert parse_lone_question("Question: Can `--trailer` sign a tag?") == "Can `--trailer` sign a tag?"
+    # What the default model replies when asked for one line.
+    assert parse_lone_question("How can a user use the LR-box in LaTeX to position text?\n") == "How can a user use the LR-box in LaTeX to position text?"
+    assert parse_lone_question("Sure! Here is one:\nHow does X work?") == ""
+    assert parse_lone_question("The LR-box positions text.") == ""
+
+
 def generated(settings, count=8, seed=0, **kw):
     out = io.StringIO()
     report = generate_questions(settings, count, out=out, seed=seed, **kw)

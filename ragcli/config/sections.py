@@ -62,6 +62,9 @@ class EmbeddingSettings:
     precision: str = "fp32"
     # ONNX Runtime threads; 0 lets it use every core.
     threads: int = 0
+    # Tokens of each text the embedder reads (0: the whole chunk); the lexical index keeps every
+    # token. The "fast" profile's lever (benchmarks/RESULTS.md, "Ingest profiles"); needs its own index.
+    read_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

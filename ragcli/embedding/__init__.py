@@ -20,8 +20,9 @@ MINILM = PackagedModel(
 )
 BUNDLED = {MINILM.name: MINILM}
 FAKES = ("hash",)
-# "onnx": ONNX Runtime, no torch on the query path; "torch": sentence-transformers.
-BACKENDS = ("onnx", "torch")
+# "onnx": ONNX Runtime, no torch on the query path; "torch": sentence-transformers; "static": a
+# token table distilled once from the model (ragcli/embedding/static.py), the "fast" profile.
+BACKENDS = ("onnx", "torch", "static")
 # ONNX only: "fp32" gives the torch vectors; "int8" is dynamically quantized (its own index).
 PRECISIONS = ("fp32", "int8")
 
@@ -39,10 +40,29 @@ class Embedder(Protocol):
 
 
 def embedder_id(base_id: str, settings: EmbeddingSettings) -> str:
-    """fp32 ONNX computes the torch vectors (checked by a test), so both share an index; int8 does not."""
-    if settings.backend == "onnx" and settings.precision == "int8":
-        return f"{base_id}+onnx-int8"
-    return base_id
+    """fp32 ONNX computes the torch vectors (checked by a test), so both share an index; int8 and
+    the static table do not."""
+    if settings.backend == "static":
+        from ragcli.embedding.static import STATIC_VERSION
+
+        base_id = f"{base_id}+static-v{STATIC_VERSION}"
+    elif settings.backend == "onnx" and settings.precision == "int8":
+        base_id = f"{base_id}+onnx-int8"
+    # Vectors of a passage's first N tokens are not the whole passage's: another index.
+    return f"{base_id}+first{settings.read_tokens}" if settings.read_tokens else base_id
+
+
+def _tokenizer(folder, options: EmbeddingSettings):
+    """The folder's tokenizer.json through the tokenizers library, which the onnx and static backends need."""
+    from ragcli.embedding.tokenizing import FastTokenizer
+    from ragcli.errors import ModelError
+
+    if folder.tokenizer_file is None:
+        raise ModelError(
+            f"{folder.path} has no tokenizer.json, which the {options.backend} backend needs",
+            hint="Set embedding.backend = \"torch\" for this model.",
+        )
+    return FastTokenizer(folder.tokenizer_file, folder.max_seq_length, folder.do_lower_case, read_tokens=options.read_tokens)
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -70,17 +90,17 @@ def load_embedder(settings: Settings) -> Embedder:
         def load():
             from ragcli.embedding.onnx_export import onnx_model_file
             from ragcli.embedding.onnx_runtime import OnnxEmbedder
-            from ragcli.embedding.tokenizing import FastTokenizer
-            from ragcli.errors import ModelError
 
-            if folder.tokenizer_file is None:
-                raise ModelError(
-                    f"{folder.path} has no tokenizer.json, which the ONNX backend needs",
-                    hint="Set embedding.backend = \"torch\" for this model.",
-                )
+            tokenizer = _tokenizer(folder, options)
             model_file = onnx_model_file(cache_dir, folder, options.precision)
-            tokenizer = FastTokenizer(folder.tokenizer_file, folder.max_seq_length, folder.do_lower_case)
             return OnnxEmbedder(model_file, folder, tokenizer, model_id=model_id, batch_size=options.batch_size, threads=options.threads)
+    elif options.backend == "static":
+
+        def load():
+            from ragcli.embedding.static import StaticEmbedder, static_table_file
+
+            tokenizer = _tokenizer(folder, options)
+            return StaticEmbedder(static_table_file(cache_dir, folder, options.device), folder, tokenizer, model_id=model_id)
     else:
 
         def load():
@@ -89,11 +109,21 @@ def load_embedder(settings: Settings) -> Embedder:
             return SentenceTransformerEmbedder(folder.path, options, model_id=model_id)
 
     def needs_preparing() -> bool:
-        """Whether the first load exports the model to ONNX (tens of seconds, once per cache)."""
+        """Whether the first load exports the model to ONNX or distills its token table (tens of
+        seconds, once per cache)."""
+        if options.backend == "static":
+            from ragcli.embedding.static import static_cache_dir
+
+            return not (static_cache_dir(cache_dir, folder) / "tokens.npy").is_file()
         if options.backend != "onnx":
             return False
         from ragcli.embedding.onnx_export import onnx_cache_dir
 
         return not (onnx_cache_dir(cache_dir, folder) / f"model-{options.precision}.opt.onnx").is_file()
 
-    return LazyEmbedder(folder, model_id, load, needs_preparing)
+    dimension = folder.dimension
+    if options.backend == "static":
+        from ragcli.embedding.static import PCA_DIMS
+
+        dimension = min(PCA_DIMS, folder.dimension)
+    return LazyEmbedder(folder, model_id, load, needs_preparing, dimension=dimension)

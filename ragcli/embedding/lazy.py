@@ -17,11 +17,11 @@ from ragcli.embedding.tokenizing import FastTokenizer
 
 
 class LazyEmbedder:
-    def __init__(self, folder: ModelFolder, model_id: str, load: Callable[[], "object"], needs_preparing: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, folder: ModelFolder, model_id: str, load: Callable[[], "object"], needs_preparing: Callable[[], bool] = lambda: False, *, dimension: int | None = None) -> None:
         self.id = model_id
         # Whether loading will first prepare the model (an ONNX export): worth telling a person about.
         self.needs_preparing = needs_preparing
-        self.dimension = folder.dimension
+        self.dimension = folder.dimension if dimension is None else dimension
         self._folder = folder
         self._load = load
         self._model = None

@@ -106,3 +106,12 @@ def describe_folder(folder: Path) -> ModelFolder:
         extra_modules=tuple(extra),
         tokenizer_file=tokenizer_file if tokenizer_file.is_file() else None,
     )
+
+
+def make_cache_dir(directory: Path) -> Path:
+    """Create a folder under cache_dir for files derived from a model (an export, a distilled table)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create the model cache {directory}: {exc.strerror}", hint="Set cache_dir (or RAG_CACHE_DIR) to a writable folder.") from exc
+    return directory

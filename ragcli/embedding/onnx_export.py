@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ragcli.durable import atomic_write
 from ragcli.embedding import PRECISIONS
-from ragcli.embedding.model_folder import ModelFolder
+from ragcli.embedding.model_folder import ModelFolder, make_cache_dir
 from ragcli.errors import ModelError
 
 # Bumped when the exported graph changes shape (inputs, outputs, opset), so old cache files are ignored.
@@ -37,10 +37,7 @@ def onnx_model_file(cache_dir: Path, folder: ModelFolder, precision: str) -> Pat
     target = plain.with_name(f"model-{precision}.opt.onnx")
     if target.is_file():
         return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"cannot create the model cache {target.parent}: {exc.strerror}", hint="Set cache_dir (or RAG_CACHE_DIR) to a writable folder.") from exc
+    make_cache_dir(target.parent)
     fp32 = target.parent / "model-fp32.onnx"
     if not fp32.is_file():
         _export_fp32(folder, fp32)

@@ -21,6 +21,9 @@ class SentenceTransformerEmbedder:
         self._tokenizer = self._model.tokenizer
         special = self._tokenizer.num_special_tokens_to_add(pair=False)
         self.max_tokens = int(self._model.max_seq_length) - special
+        if settings.read_tokens:
+            # Read only the start of each text; max_tokens (the chunking window) stays the model's.
+            self._model.max_seq_length = min(int(self._model.max_seq_length), settings.read_tokens + special)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:

@@ -13,7 +13,9 @@ from ragcli.errors import ModelError
 class FastTokenizer:
     """Counts tokens for chunking and encodes padded batches for ONNX Runtime."""
 
-    def __init__(self, tokenizer_file: Path, max_seq_length: int, do_lower_case: bool = False) -> None:
+    def __init__(self, tokenizer_file: Path, max_seq_length: int, do_lower_case: bool = False, *, read_tokens: int = 0) -> None:
+        """``read_tokens``: encode only each text's first so many tokens (0: up to max_seq_length);
+        counting always sees every token."""
         try:
             from tokenizers import Tokenizer
         except ImportError:
@@ -34,11 +36,18 @@ class FastTokenizer:
         self._encoder.enable_padding(pad_id=pad_id, pad_token=pad_token)
         self._lower = do_lower_case
         self.special_tokens = len(self._encoder.encode("", add_special_tokens=True).ids)
+        self.read_tokens = min(read_tokens, max_seq_length - self.special_tokens) if read_tokens else max_seq_length - self.special_tokens
+        if read_tokens:
+            self._encoder.enable_truncation(self.read_tokens + self.special_tokens)
 
     def _prepare(self, texts: Sequence[str]) -> list[str]:
         return [text.lower() for text in texts] if self._lower else list(texts)
 
     def count(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self.token_ids(texts)]
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Every token of each text, without special tokens, truncation or padding."""
         if not texts:
             return []
         if self._counter is None:
@@ -48,7 +57,7 @@ class FastTokenizer:
             self._counter = Tokenizer.from_file(str(self._file))
             self._counter.no_truncation()
             self._counter.no_padding()
-        return [len(e.ids) for e in self._counter.encode_batch(self._prepare(texts), add_special_tokens=False)]
+        return [e.ids for e in self._counter.encode_batch(self._prepare(texts), add_special_tokens=False)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """input_ids, attention_mask and token_type_ids, int64, padded to the batch's longest text."""

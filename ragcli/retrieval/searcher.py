@@ -29,7 +29,14 @@ def _as_recorded(settings: Settings, index: Index) -> Settings:
     """``settings`` with the embedder the index was built with: a query must be embedded as its
     chunks were, whatever the environment or config says now (only writing with another one is refused)."""
     recorded = index.catalog.get_meta("embedding_model")
-    int8 = str(index.identity.get("embedder", "")).endswith("+onnx-int8")
+    vectors = index.catalog.get_meta("embedding_vectors")
+    if recorded and isinstance(vectors, dict):
+        wanted = {key: vectors[key] for key in ("backend", "precision", "read_tokens") if key in vectors}
+        if wanted.get("backend") in ("onnx", "torch") and wanted.get("precision") == "fp32" and settings.embedding.backend in ("onnx", "torch"):
+            del wanted["backend"]  # fp32 ONNX and torch give the same vectors: keep the one configured
+        return dataclasses.replace(settings, embedding=dataclasses.replace(settings.embedding, model=recorded, **wanted))
+    # An index from before the vector settings were recorded: its id says fp32 or int8.
+    int8 = "+onnx-int8" in str(index.identity.get("embedder", ""))
     now_int8 = settings.embedding.backend == "onnx" and settings.embedding.precision == "int8"
     if not recorded or (recorded == settings.embedding.model and int8 == now_int8):
         return settings

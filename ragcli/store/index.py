@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -66,6 +67,13 @@ def _make_private(directory: Path) -> None:
     for entry in directory.iterdir():
         if entry.is_file() and not entry.is_symlink():
             os.chmod(entry, 0o600)
+
+
+def _vector_settings(recorded: dict | None, embedder: str) -> str:
+    """The embedding settings an index's vectors need, as a hint's words."""
+    if recorded is None:  # an index from before they were recorded: fp32 or int8 only
+        recorded = {"backend": "onnx", "precision": "int8"} if "+onnx-int8" in embedder else {"precision": "fp32"}
+    return " with " + " and ".join(f"embedding.{key} = {json.dumps(value)}" for key, value in recorded.items())
 
 
 class Index:
@@ -148,6 +156,9 @@ class Index:
                 catalog.set_meta("format_version", FORMAT_VERSION)
                 catalog.set_meta("identity", wanted)
                 catalog.set_meta("embedding_model", self.settings.embedding.model)
+                # What shaped the vectors besides the model, so a query is embedded the same way.
+                embedding = self.settings.embedding
+                catalog.set_meta("embedding_vectors", {"backend": embedding.backend, "precision": embedding.precision, "read_tokens": embedding.read_tokens})
                 catalog.set_meta("created_at", time.time())
                 # Ties the vector file to this catalog: a new catalog restarts its generation count.
                 catalog.set_meta("catalog_id", uuid.uuid4().hex)
@@ -156,9 +167,11 @@ class Index:
         self._check_format()
         changed = self.differences(wanted)
         if changed:
+            vectors = self.catalog.get_meta("embedding_vectors")
+            built = f" (it was built{_vector_settings(vectors, '')}, for example the --config it was first ingested with)" if "embedder" in changed and vectors else ""
             raise IndexStateError(
                 f"index {self.directory} was built with other settings ({changed})",
-                hint="Use the settings the index was built with, or rebuild it with the new ones: `rag ingest --rebuild` "
+                hint=f"Use the settings the index was built with{built}, or rebuild it with the new ones: `rag ingest --rebuild` "
                 "(the current index keeps working until the new one is complete).",
             )
 
@@ -186,9 +199,7 @@ class Index:
             model = self.catalog.get_meta("embedding_model", stored.get("embedder"))
             raise IndexStateError(
                 f"index {self.directory} was built with embedder {stored.get('embedder')!r}, but {embedder_id!r} is configured",
-                hint=f"Set embedding.model = {model!r} (or RAG_EMBEDDING_MODEL)"
-                + (" with embedding.backend = \"onnx\" and embedding.precision = \"int8\"" if str(stored.get("embedder")).endswith("+onnx-int8")
-                   else " with embedding.precision = \"fp32\"")
+                hint=f"Set embedding.model = {model!r} (or RAG_EMBEDDING_MODEL)" + _vector_settings(self.catalog.get_meta("embedding_vectors"), str(stored.get("embedder")))
                 + ", or re-embed with `rag ingest --rebuild`.",
             )
 

@@ -21,7 +21,7 @@ MINILM = PackagedModel(
 BUNDLED = {MINILM.name: MINILM}
 FAKES = ("hash",)
 # "onnx": ONNX Runtime, no torch on the query path; "torch": sentence-transformers; "static": a
-# token table distilled once from the model (ragcli/embedding/static.py), the "fast" profile.
+# token table distilled once from the model (ragcli/embedding/static.py): fastest ingest, weakest search.
 BACKENDS = ("onnx", "torch", "static")
 # ONNX only: "fp32" gives the torch vectors; "int8" is dynamically quantized (its own index).
 PRECISIONS = ("fp32", "int8")

@@ -4,8 +4,9 @@ a text's vector the weighted mean of its tokens' vectors.
 This is model2vec's distillation (Tulkens and van Dongen, 2024): each vocabulary token is run
 through the model alone, the token vectors are reduced by PCA, and frequent tokens are weighted
 down (SIF, with token rank standing in for frequency). Embedding a passage then costs a table
-lookup instead of six transformer layers, which is what makes the "fast" profile's ingest several
-times faster; what it costs in retrieval is measured in benchmarks/RESULTS.md, "Ingest profiles".
+lookup instead of six transformer layers; what that gains in ingest speed and costs in retrieval
+(more than configs/fast.toml, which is why it is not that profile) is in benchmarks/RESULTS.md,
+"Ingest profiles".
 
 Written by hand rather than with model2vec's `distill` extra: that extra pins transformers below
 the version sentence-transformers here needs (installing it broke `import transformers`), and the

@@ -39,6 +39,18 @@ def patterns_in_force(settings: Settings, documents) -> Callable[[Path], list[tu
     return for_root
 
 
+def _reader(settings: Settings, embedder: Embedder, emit: EventSink):
+    """What reads the files: the local parser pool, or the Ray cluster of ``ingest.ray``."""
+    if not settings.ingest.ray:
+        return ParserPool(settings.parsing)
+    from ragcli.cluster.pool import RayPool
+
+    emit(IngestEvent(kind=EventKind.PHASE, detail=f"joining the Ray cluster ({settings.ingest.ray})"))
+    pool = RayPool(settings, embedder.id)
+    emit(IngestEvent(kind=EventKind.PHASE, detail=f"reading on the Ray cluster: {pool.cpus} CPUs on {pool.node_count} nodes"))
+    return pool
+
+
 def require_paths(settings: Settings, paths: Sequence[Path]) -> None:
     """Refuse, before anything is created or locked, a run that can only be a mistake: a path
     given that does not exist (a typo must not leave an index, or a failure, behind), or no path
@@ -73,6 +85,7 @@ def ingest(
     with writer_lock(settings.index_path, wait_seconds):
         embedder = embedder or load_embedder(settings)
         index = Index.open_for_writing(settings, embedder.id, embedder.dimension)
+        readers: list = []
         try:
             roots = _outermost([Path(absolute(p)) for p in paths] or [Path(p) for p in index.catalog.documents.roots()])
             if not roots:
@@ -87,6 +100,9 @@ def ingest(
                     f"index {index.directory} is damaged ({'; '.join(damage[:2])}); nothing was changed",
                     hint="See what `rag check` finds; `rag ingest --rebuild PATH...` builds it again from your documents.",
                 )
+            # A cluster that cannot be joined stops the run before anything is written.
+            pool = _reader(settings, embedder, emit)
+            readers.append(pool)
             documents = index.catalog.counts()["documents"]
             if documents == 0 and index.catalog.get_meta("parser_revision") is None:
                 # A new index is read by today's parsers from its first file on: a first run that is
@@ -127,21 +143,22 @@ def ingest(
                     if job is not None:
                         yield job
 
-            # Workers parse the next files while this thread chunks and embeds the ones already parsed.
-            with ParserPool(settings.parsing) as pool:
+            # Workers parse the next files while this thread chunks and embeds the ones already parsed
+            # (on a Ray cluster, they chunk and embed too, and this thread only writes).
+            with pool:
                 for job, outcome in pool.parse_in_order(jobs(), lambda job: job.path):
                     run.accept(job, outcome)
-            run.flush()
-            unreadable = [absolute(c.path) for c in candidates if c.unreadable_directory]
-            for root in present:
-                run.remove_missing(root, seen_by_root[root], unreadable)
-            again = run.copies_to_recheck()
-            if again:
-                with ParserPool(settings.parsing) as pool:
+                run.flush()
+                unreadable = [absolute(c.path) for c in candidates if c.unreadable_directory]
+                for root in present:
+                    run.remove_missing(root, seen_by_root[root], unreadable)
+                again = run.copies_to_recheck()
+                if again:
                     rechecks = (job for job in map(run.recheck, again) if job is not None)
                     for job, outcome in pool.parse_in_order(rechecks, lambda job: job.path):
                         run.accept(job, outcome)
-                run.flush()
+                    run.flush()
+                run.report.cluster = getattr(pool, "summary", lambda: None)()
             index.refresh_vector_file()
             if index.damaged_vectors:
                 run.report.warnings.append(FileFailure(path=str(index.directory), error=(
@@ -156,4 +173,6 @@ def ingest(
             emit(IngestEvent(kind=EventKind.FINISH))
             return run.report
         finally:
+            for reader in readers:
+                reader.close()
             index.close()

@@ -112,6 +112,9 @@ class FileRun:
         self.max_bytes = int(settings.parsing.max_file_mb * 1024 * 1024)
         # Documents whose text changed in this run: their copies are checked again at the end.
         self.changed: set[str] = set()
+        # Vectors that came with parsed files (embedded on a Ray worker), by embedding hash,
+        # until the batch that holds them is written.
+        self.known: dict[str, np.ndarray] = {}
 
     def fail(self, path: str, reason: str) -> None:
         self.report.failed.append(FileFailure(path=path, error=reason))
@@ -200,7 +203,12 @@ class FileRun:
         if original is not None:
             self.pending.append(_Pending(job=job, sha256=outcome.sha256, document=document, chunks=[], copy_of=original))
         else:
-            chunks = iter_chunks(document.sections, document.title, self.embedder.count_tokens, self.plan)
+            made = getattr(outcome, "chunks", None)
+            if made is not None:  # chunked and embedded on a Ray worker (ragcli.cluster)
+                self.known.update(zip((_embed_hash(chunk.embedding_text) for chunk in made), outcome.vectors))
+                chunks = iter(made)
+            else:
+                chunks = iter_chunks(document.sections, document.title, self.embedder.count_tokens, self.plan)
             head = list(itertools.islice(chunks, BATCH_CHUNKS + 1))
             if len(head) > BATCH_CHUNKS:
                 # A large document is chunked, embedded and written a slice at a time, in a transaction of
@@ -245,11 +253,14 @@ class FileRun:
         self.emit(IngestEvent(kind=EventKind.FILE, path=path, status=FileStatus.UNCHANGED))
 
     def _vectors(self, chunks: Sequence[Chunk]) -> tuple[list[str], dict[str, np.ndarray]]:
-        """The embedding hashes of ``chunks`` and their vectors: reused where the catalog holds the
-        same text (this transaction's rows included), embedded in one call otherwise."""
+        """The embedding hashes of ``chunks`` and their vectors: those that came with the files,
+        else reused where the catalog holds the same text (this transaction's rows included),
+        else embedded in one call."""
         hashes = [_embed_hash(chunk.embedding_text) for chunk in chunks]
         texts = dict(zip(hashes, (chunk.embedding_text for chunk in chunks)))
-        vectors = self.catalog.chunks.vectors_for(list(texts))
+        came = {h: self.known.pop(h) for h in texts if h in self.known}
+        vectors = self.catalog.chunks.vectors_for([h for h in texts if h not in came])
+        vectors.update(came)
         missing = [h for h in texts if h not in vectors]
         if missing and getattr(self.embedder, "loaded", True) is False:
             first_use = getattr(self.embedder, "needs_preparing", lambda: False)()

@@ -194,6 +194,9 @@ class IngestReport:
     reread: int = 0
     # Near-duplicates not indexed twice: (path, the indexed document whose text it repeats).
     duplicates: list[FileFailure] = field(default_factory=list)
+    # `rag ingest --ray`: the cluster's address, the nodes that read files, tasks sent, and files
+    # sent again alone after their task's worker died (None on a local ingest).
+    cluster: dict | None = None
 
     def to_json(self) -> dict:
         return {
@@ -209,6 +212,7 @@ class IngestReport:
             "excluded": self.excluded,
             "reread": self.reread,
             "duplicates": [{"path": f.path, "same_as": f.error} for f in self.duplicates],
+            **({"cluster": self.cluster} if self.cluster is not None else {}),
         }
 
 

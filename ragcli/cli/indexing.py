@@ -49,6 +49,10 @@ def ingest(
         None, "--log", metavar="FILE",
         help="Append every line, timestamped, to FILE (moved to FILE.1 past ingest.log_max_kb); print only failures and errors: quiet on success, for cron.",
     ),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", metavar="ADDRESS",
+        help="Parse, chunk and embed on a Ray cluster: host:port, 'auto' (one running here) or 'local' (start one); needs ragcli[ray].",
+    ),
     exclude: Optional[list[str]] = typer.Option(
         None, "--exclude", metavar="GLOB",
         help="Leave out files and folders matching GLOB ('*.txt', 'drafts/'; repeatable); remembered for these folders' re-syncs. --exclude '' forgets them.",
@@ -65,7 +69,7 @@ def ingest(
     run_log = []
 
     def action() -> int:
-        settings = settings_for(ctx, {"embedding.model": embedder, "ingest.follow_links": follow_links}, index)
+        settings = settings_for(ctx, {"embedding.model": embedder, "ingest.follow_links": follow_links, "ingest.ray": ray}, index)
         if log is not None:
             from ragcli.cli.runlog import RunLog
 

@@ -42,6 +42,12 @@ class IngestSettings:
     # A new document is a copy, kept out of the search, when this share of its text (five-word
     # sequences, sampled) is in one indexed document already; 0 indexes every copy.
     near_duplicates: float = 0.8
+    # A Ray cluster that parses, chunks and embeds (`rag ingest --ray ADDRESS`; "auto" finds a
+    # running one; "local" starts one in this process); "" ingests on this machine.
+    ray: str = ""
+    # Files sent to one Ray task, and how often a task whose worker died is run again.
+    ray_files_per_task: int = 16
+    ray_retries: int = 2
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def validate(settings: Settings) -> None:
         ("retrieval.k", s.retrieval.k >= 1, "at least 1"),
         ("embedding.read_tokens", s.embedding.read_tokens == 0 or s.embedding.read_tokens >= 8, "0 (the whole chunk) or at least 8"),
         ("ingest.log_max_kb", s.ingest.log_max_kb >= 1, "at least 1"),
+        ("ingest.ray_files_per_task", s.ingest.ray_files_per_task >= 1, "at least 1"),
+        ("ingest.ray_retries", s.ingest.ray_retries >= 0, "0 or more"),
         ("serve.port", 0 <= s.serve.port <= 65535, "a port number, 0 to 65535 (0: any free port)"),
         ("serve.max_body_kb", s.serve.max_body_kb >= 1, "at least 1"),
         ("serve.body_timeout_s", s.serve.body_timeout_s > 0, "more than 0"),

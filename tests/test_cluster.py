@@ -3,6 +3,7 @@ loses a worker mid-run yet leaves the same index as a local ingest of the same f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -98,6 +100,91 @@ def test_a_cluster_that_cannot_be_joined_is_reported_and_nothing_is_written(tmp_
     if catalog.exists():
         with sqlite3.connect(catalog) as db:
             assert db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0
+
+
+class _FakeRay(types.ModuleType):
+    """Enough of Ray for RayPool: tasks run at once in this process; a task holding a file named
+    killer* dies as a worker killed by the kernel would, however often it is run."""
+
+    class exceptions:
+        class RayError(Exception):
+            pass
+
+        class RayTaskError(RayError):
+            pass
+
+        class WorkerCrashedError(RayError):
+            pass
+
+    def __init__(self):
+        super().__init__("ray")
+        self.started = False
+        self.sent: list[list[str]] = []
+
+    def is_initialized(self):
+        return self.started
+
+    def init(self, **options):
+        self.started = True
+
+    def shutdown(self):
+        self.started = False
+
+    def cluster_resources(self):
+        return {"CPU": 2.0}
+
+    def nodes(self):
+        return [{"Alive": True}]
+
+    def put(self, value):
+        return value
+
+    def remote(self, function):
+        fake = self
+
+        class Task:
+            def options(self, **options):
+                return self
+
+            def remote(self, spec, files):
+                fake.sent.append([path for path, _ in files])
+                if any(os.path.basename(path).startswith("killer") for path, _ in files):
+                    return fake.exceptions.WorkerCrashedError("The worker died unexpectedly while executing this task.")
+                return function(spec, files)
+
+        return Task()
+
+    def get(self, ref):
+        if isinstance(ref, Exception):
+            raise ref
+        return ref
+
+
+def test_a_file_that_kills_its_worker_every_time_is_reported_alone(tmp_path, settings, monkeypatch):
+    """A task that fails after Ray's retries is split: its other files are indexed, the one that
+    kills its worker is reported with the reason, and the run goes on."""
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    folder = _corpus(tmp_path / "docs", extra=6)
+    (folder / "killer.md").write_text("# Killer\n\nThis page takes its worker down every time.\n")
+    from ragcli.ingest import ingest
+
+    clustered = dataclasses.replace(settings, ingest=dataclasses.replace(settings.ingest, ray="auto", ray_files_per_task=4, ray_retries=1))
+    report = ingest(clustered, [folder])
+    failed = {failure.path: failure.error for failure in report.failed}
+    assert set(failed) == {str(folder / "broken.pdf"), str(folder / "killer.md")}
+    assert failed[str(folder / "killer.md")].startswith("the Ray worker reading this file died (WorkerCrashedError")
+    assert "in each of 2 tries" in failed[str(folder / "killer.md")] and "read again on the next run" in failed[str(folder / "killer.md")]
+    killer_task = next(task for task in fake.sent if str(folder / "killer.md") in task)
+    assert len(killer_task) > 1 and [[path] for path in killer_task] == fake.sent[-len(killer_task):]
+    assert report.cluster["sent_again_alone"] == len(killer_task)
+    assert report.indexed == len(list(folder.iterdir())) - 2
+    assert not fake.started  # the pool shut down the Ray it started
+
+    local = ingest(dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(tmp_path / "local"))), [folder])
+    assert local.indexed == report.indexed + 1  # the killer file is an ordinary page here
+    without_killer = {table: [row for row in rows if not row[0].endswith("killer.md")] for table, rows in _index_contents(tmp_path / "local").items()}
+    assert without_killer == _index_contents(Path(settings.index.dir))
 
 
 # --- a real cluster ------------------------------------------------------------------------

@@ -18,11 +18,12 @@ import time
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import SAMPLE_DOCS, fake_environment
 from ragcli.chunking import ChunkingPlan, iter_chunks
-from ragcli.cluster.work import chunk_from_json, read_files, work_spec
+from ragcli.cluster.work import chunk_from_json, embed_texts, read_files, work_spec
 from ragcli.config import load_settings
 from ragcli.embedding import load_embedder
 from ragcli.parsing import parse_document
@@ -75,6 +76,22 @@ def test_a_task_parses_and_chunks_as_a_local_ingest_does(tmp_path, settings):
         assert result["vectors"].shape == (len(expected), embedder.dimension)
         assert (result["vectors"] == embedder.embed([chunk.embedding_text for chunk in expected])).all()
 
+    # A file over the slice size comes back without vectors, and its slices embed to the same ones.
+    sliced = read_files(work_spec(settings, slice_chunks=2), payload)
+    for whole, part in zip(reply["files"], sliced["files"]):
+        if "chunks" not in whole:
+            assert part == whole
+            continue
+        assert part["chunks"] == whole["chunks"]
+        if len(whole["chunks"]) <= 2:
+            assert (part["vectors"] == whole["vectors"]).all()
+            continue
+        assert part["vectors"] is None
+        texts = [chunk_from_json(chunk).embedding_text for chunk in part["chunks"]]
+        slices = [embed_texts(work_spec(settings, 2), texts[start:start + 2]) for start in range(0, len(texts), 2)]
+        assert {piece["embedder"] for piece in slices} == {embedder.id}
+        assert (np.concatenate([piece["vectors"] for piece in slices]) == whole["vectors"]).all()
+
 
 def test_without_ray_installed_the_option_says_how_to_get_it(tmp_path, monkeypatch):
     """--ray without the extra: a usage error naming the extra, and no index left behind."""
@@ -120,6 +137,7 @@ class _FakeRay(types.ModuleType):
         super().__init__("ray")
         self.started = False
         self.sent: list[list[str]] = []
+        self.slices = 0
 
     def is_initialized(self):
         return self.started
@@ -147,6 +165,9 @@ class _FakeRay(types.ModuleType):
                 return self
 
             def remote(self, spec, files):
+                if function is not read_files:  # embed_texts: a slice of a large file's texts
+                    fake.slices += 1
+                    return function(spec, files)
                 fake.sent.append([path for path, _ in files])
                 if any(os.path.basename(path).startswith("killer") for path, _ in files):
                     return fake.exceptions.WorkerCrashedError("The worker died unexpectedly while executing this task.")
@@ -165,6 +186,8 @@ def test_a_file_that_kills_its_worker_every_time_is_reported_alone(tmp_path, set
     kills its worker is reported with the reason, and the run goes on."""
     fake = _FakeRay()
     monkeypatch.setitem(sys.modules, "ray", fake)
+    # Small enough that the sample PDFs are embedded a slice per task, as a large file would be.
+    monkeypatch.setattr("ragcli.cluster.pool._SLICE_CHUNKS", 3)
     folder = _corpus(tmp_path / "docs", extra=6)
     (folder / "killer.md").write_text("# Killer\n\nThis page takes its worker down every time.\n")
     from ragcli.ingest import ingest
@@ -180,6 +203,7 @@ def test_a_file_that_kills_its_worker_every_time_is_reported_alone(tmp_path, set
     assert report.cluster["sent_again_alone"] == len(killer_task)
     assert report.indexed == len(list(folder.iterdir())) - 2
     assert not fake.started  # the pool shut down the Ray it started
+    assert fake.slices > 0
 
     local = ingest(dataclasses.replace(settings, index=dataclasses.replace(settings.index, dir=str(tmp_path / "local"))), [folder])
     assert local.indexed == report.indexed + 1  # the killer file is an ordinary page here

@@ -13,6 +13,7 @@ run reads them again. Ray is imported here only, and only on this path.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections import deque
@@ -28,6 +29,9 @@ from ragcli.records import Chunk
 
 T = TypeVar("T")
 
+# A file of more chunks than this is embedded a slice per task, spread over the cluster (a large
+# PDF would otherwise be one worker's job while the others wait: RESULTS.md, "Ingest on a Ray cluster").
+_SLICE_CHUNKS = 256
 # Seconds to wait for the cluster's head to answer at all.
 _CONNECT_TIMEOUT_S = 10.0
 # A task's files are capped in bytes too, so a window of tasks in flight holds bounded memory here.
@@ -108,7 +112,7 @@ class RayPool:
     """Use as a context manager; ``parse_in_order`` yields ``(item, EmbeddedOutcome)`` in input order."""
 
     def __init__(self, settings: Settings, embedder_id: str) -> None:
-        from ragcli.cluster.work import read_files, work_spec
+        from ragcli.cluster.work import embed_texts, read_files, work_spec
         from ragcli.parsing.worker import read_regular_file
 
         self.settings = settings
@@ -120,10 +124,10 @@ class RayPool:
         gpu = settings.embedding.device.startswith("cuda")
         # The embedding runs in the task, so a GPU setting asks for a GPU worker; Ray retries only a
         # worker's death (retry_exceptions off): a Python error in a task is a bug to report, not to repeat.
-        self._task = self.ray.remote(read_files).options(
-            num_cpus=1, num_gpus=1 if gpu else 0, max_retries=settings.ingest.ray_retries, retry_exceptions=False,
-        )
-        self._spec = self.ray.put(work_spec(settings))
+        options = {"num_cpus": 1, "num_gpus": 1 if gpu else 0, "max_retries": settings.ingest.ray_retries, "retry_exceptions": False}
+        self._task = self.ray.remote(read_files).options(**options)
+        self._embed_task = self.ray.remote(embed_texts).options(**options)
+        self._spec = self.ray.put(work_spec(settings, _SLICE_CHUNKS))
         self.max_bytes = int(settings.parsing.max_file_mb * 1024 * 1024)
         # Two tasks per CPU in flight: a worker starts its next task while this process writes.
         self.window = max(2, 2 * cpus)
@@ -170,14 +174,33 @@ class RayPool:
             if isinstance(exc, self.ray.exceptions.RayTaskError):
                 return [ParseOutcome(error=f"reading it on a Ray worker failed: {_last_line(exc)}")]
             return [ParseOutcome(error=_death_reason(exc, self.settings.ingest.ray_retries))]
+        self._check(reply)
+        self.nodes.add(reply["node"])
+        return [self._embedded(_outcome(result)) for result in reply["files"]]
+
+    def _check(self, reply: dict) -> None:
         if reply["embedder"] != self.embedder_id:
             raise RagError(
                 f"the Ray worker on {reply['node']} embeds with {reply['embedder']}, but this index holds {self.embedder_id}; "
                 "nothing from it was written",
                 hint="Install the same ragcli version and models on every node (`pip install 'ragcli[ray]'`).",
             )
-        self.nodes.add(reply["node"])
-        return [_outcome(result) for result in reply["files"]]
+
+    def _embedded(self, outcome: ParseOutcome) -> ParseOutcome:
+        """A large file's outcome with its vectors, embedded a slice per task across the cluster."""
+        if not isinstance(outcome, EmbeddedOutcome) or outcome.vectors is not None:
+            return outcome
+        texts = [chunk.embedding_text for chunk in outcome.chunks]
+        refs = [self._embed_task.remote(self._spec, texts[start:start + _SLICE_CHUNKS]) for start in range(0, len(texts), _SLICE_CHUNKS)]
+        self.tasks += len(refs)
+        try:
+            replies = self.ray.get(refs)
+        except self.ray.exceptions.RayError as exc:
+            return ParseOutcome(error=_death_reason(exc, self.settings.ingest.ray_retries))
+        for reply in replies:
+            self._check(reply)
+            self.nodes.add(reply["node"])
+        return dataclasses.replace(outcome, vectors=np.concatenate([reply["vectors"] for reply in replies]))
 
     def _tasks(self, paths: Iterator[tuple[T, str]]) -> Iterator[list[tuple[T, str]]]:
         task: list[tuple[T, str]] = []
@@ -225,7 +248,8 @@ def _outcome(result: dict) -> ParseOutcome:
         return ParseOutcome(error=str(result["error"]))
     return EmbeddedOutcome(
         document=document_from_json(result["document"]), sha256=str(result["sha256"]),
-        chunks=tuple(chunk_from_json(chunk) for chunk in result["chunks"]), vectors=np.asarray(result["vectors"], dtype=np.float32),
+        chunks=tuple(chunk_from_json(chunk) for chunk in result["chunks"]),
+        vectors=None if result["vectors"] is None else np.asarray(result["vectors"], dtype=np.float32),
     )
 
 

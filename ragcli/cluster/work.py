@@ -33,7 +33,7 @@ _EMBEDDERS: dict[str, Any] = {}
 _POOLS: dict[str, Any] = {}
 
 
-def work_spec(settings: Settings) -> dict:
+def work_spec(settings: Settings, slice_chunks: int = 0) -> dict:
     """The settings a worker needs, as plain values: its embedder, chunking and parsing."""
     return {
         "embedding": dataclasses.asdict(settings.embedding),
@@ -41,6 +41,7 @@ def work_spec(settings: Settings) -> dict:
         # One parser subprocess per task: Ray gives each task one CPU.
         "parsing": dataclasses.asdict(dataclasses.replace(settings.parsing, workers=1)),
         "cache_dir": settings.cache_dir,
+        "slice_chunks": slice_chunks,
     }
 
 
@@ -84,12 +85,11 @@ def read_files(spec: dict, files: list[tuple[str, bytes | str]]) -> dict:
     """Parse, chunk and embed ``files``: (path on the driver, its bytes, or the reason the driver
     could not read it). Returns the embedder's id (the driver refuses vectors of another model),
     this machine's name and, per file in order, ``{"path", "sha256", "document", "chunks",
-    "vectors"}`` or ``{"path", "error"}``."""
+    "vectors"}`` (vectors None for a file over the spec's ``slice_chunks``) or ``{"path", "error"}``."""
     from ragcli.parsing.worker import document_to_json
 
     settings = _settings(spec)
-    key = repr(sorted(spec["embedding"].items())) + settings.cache_dir
-    embedder = _embedder(settings, key)
+    embedder = _embedder(settings, repr(sorted(spec["embedding"].items())) + settings.cache_dir)
     pool = _pool(settings, repr(sorted(spec["parsing"].items())))
     window = embedder.max_tokens
     plan = ChunkingPlan(max_tokens=min(settings.chunking.tokens, window), overlap_tokens=settings.chunking.overlap, window=window)
@@ -110,13 +110,31 @@ def read_files(spec: dict, files: list[tuple[str, bytes | str]]) -> dict:
             document = outcome.document
             chunks = list(iter_chunks(document.sections, document.title, embedder.count_tokens, plan))
             results.append({"path": path, "sha256": outcome.sha256, "document": document_to_json(document), "chunks": chunks})
-    # Every file's chunks in one embedding call: full batches for small files, as locally.
-    texts = [chunk.embedding_text for result in results for chunk in result.get("chunks", ())]
-    vectors = np.asarray(embedder.embed(texts), dtype=np.float32) if texts else np.zeros((0, embedder.dimension), np.float32)
+    # Every file's chunks in one embedding call: full batches for small files, as locally. A file
+    # of more than ``slice_chunks`` chunks comes back without vectors: the driver spreads its
+    # embedding over several tasks (embed_texts), so one large PDF is not one worker's job alone.
+    slice_chunks = int(spec.get("slice_chunks", 0)) or None
+    here = [result for result in results if "chunks" in result and (slice_chunks is None or len(result["chunks"]) <= slice_chunks)]
+    texts = [chunk.embedding_text for result in here for chunk in result["chunks"]]
+    vectors = _embed(embedder, texts)
     start = 0
     for result in results:
         if "chunks" in result:
-            end = start + len(result["chunks"])
-            result["vectors"], start = vectors[start:end], end
+            if any(result is other for other in here):
+                end = start + len(result["chunks"])
+                result["vectors"], start = vectors[start:end], end
+            else:
+                result["vectors"] = None
             result["chunks"] = [chunk_to_json(chunk) for chunk in result["chunks"]]
     return {"embedder": embedder.id, "node": socket.gethostname(), "pid": os.getpid(), "files": results}
+
+
+def _embed(embedder, texts: list[str]) -> np.ndarray:
+    return np.asarray(embedder.embed(texts), dtype=np.float32) if texts else np.zeros((0, embedder.dimension), np.float32)
+
+
+def embed_texts(spec: dict, texts: list[str]) -> dict:
+    """Embed one slice of a large file's chunk texts (``read_files`` left them without vectors)."""
+    settings = _settings(spec)
+    embedder = _embedder(settings, repr(sorted(spec["embedding"].items())) + settings.cache_dir)
+    return {"embedder": embedder.id, "node": socket.gethostname(), "vectors": _embed(embedder, texts)}

@@ -9,7 +9,8 @@ is (ray wall - local wall) / files. The indexes are compared (documents and chun
 
     .venv/bin/python benchmarks/ray_ingest.py [--html-files 60] [--runs 1] [--variant default]
 
-Writes benchmarks/data/ray-ingest-<date>.json and prints a Markdown table for RESULTS.md.
+Writes benchmarks/data/ray-ingest-<date>.json and prints a Markdown table for RESULTS.md. It ends
+each cluster with `ray stop --force`, which stops every Ray cluster of this user on the machine.
 """
 
 from __future__ import annotations

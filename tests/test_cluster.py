@@ -220,34 +220,56 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _cluster_processes(mark: str) -> list[int]:
+    """This test's Ray processes: every one inherits the variable its `ray start` was given. (`ray
+    stop` would stop every Ray cluster of this user on the machine, another test run's included.)"""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            try:
+                if mark.encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
 @pytest.fixture
 def two_node_cluster():
-    """A Ray head and a second node process on this machine, one CPU each; stopped afterwards."""
+    """A Ray head and a second node process on this machine, one CPU each; stopped afterwards.
+    Yields the address and the mark its processes carry in their environment."""
     pytest.importorskip("ray")
     # Ray's socket paths must stay short: its own temporary folder, not pytest's deep one.
     temp = tempfile.mkdtemp(prefix="rg", dir="/tmp")
     port = _free_port()
-    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    mark = f"RAGCLI_TEST_CLUSTER={os.path.basename(temp)}"
+    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", mark.split("=")[0]: mark.split("=")[1]}
     common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     try:
         subprocess.run([str(RAY), "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}", *common],
                        env=environment, check=True, capture_output=True, timeout=180)
         subprocess.run([str(RAY), "start", f"--address=127.0.0.1:{port}", *common], env=environment, check=True, capture_output=True, timeout=180)
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", mark
     finally:
-        subprocess.run([str(RAY), "stop", "--force"], env=environment, capture_output=True, timeout=180)
+        for pid in _cluster_processes(mark):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def _kill_first_task_worker(stop: threading.Event, killed: list[int]) -> None:
-    """Kill -9 the first Ray worker seen running a task (Ray titles it ray::read_files)."""
+def _kill_first_task_worker(mark: str, stop: threading.Event, killed: list[int]) -> None:
+    """Kill -9 the first of this cluster's Ray workers seen running a task (titled ray::read_files)."""
     while not stop.is_set() and not killed:
-        listing = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-        for line in listing.splitlines():
-            pid, _, args = line.strip().partition(" ")
-            if args.startswith("ray::read_files"):
-                os.kill(int(pid), 9)
-                killed.append(int(pid))
+        for pid in _cluster_processes(mark):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::read_files"):
+                os.kill(pid, 9)
+                killed.append(pid)
                 return
         time.sleep(0.02)
 
@@ -280,11 +302,12 @@ def test_a_two_node_cluster_that_loses_a_worker_builds_the_same_index_as_a_local
     assert done.returncode == 3, done.stderr  # broken.pdf: a partial run
     local_report = json.loads(done.stdout)
 
+    address, mark = two_node_cluster
     stop, killed = threading.Event(), []
-    killer = threading.Thread(target=_kill_first_task_worker, args=(stop, killed), daemon=True)
+    killer = threading.Thread(target=_kill_first_task_worker, args=(mark, stop, killed), daemon=True)
     killer.start()
     try:
-        done = subprocess.run(RAG + ["ingest", str(folder), "--json", "--ray", two_node_cluster], env=clustered, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(RAG + ["ingest", str(folder), "--json", "--ray", address], env=clustered, capture_output=True, text=True, timeout=900)
     finally:
         stop.set()
         killer.join()
@@ -303,7 +326,7 @@ def test_a_two_node_cluster_that_loses_a_worker_builds_the_same_index_as_a_local
         assert _search(clustered, query) == _search(local, query)
 
     # Unchanged files are never sent again: a second run through the cluster reads nothing.
-    done = subprocess.run(RAG + ["ingest", str(folder), "--json", "--ray", two_node_cluster], env=clustered, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(RAG + ["ingest", str(folder), "--json", "--ray", address], env=clustered, capture_output=True, text=True, timeout=900)
     again = json.loads(done.stdout)
     assert again["indexed"] == 0 and again["unchanged"] == local_report["indexed"]
     assert again["cluster"]["tasks"] == 1  # broken.pdf, which failed, is tried again

@@ -47,7 +47,7 @@ def _reader(settings: Settings, embedder: Embedder, emit: EventSink):
 
     emit(IngestEvent(kind=EventKind.PHASE, detail=f"joining the Ray cluster ({settings.ingest.ray})"))
     pool = RayPool(settings, embedder.id)
-    emit(IngestEvent(kind=EventKind.PHASE, detail=f"reading on the Ray cluster: {pool.cpus} CPUs on {pool.node_count} nodes"))
+    emit(IngestEvent(kind=EventKind.PHASE, detail=f"reading on the Ray cluster: {pool.cpus} CPUs on {pool.node_count} node{'' if pool.node_count == 1 else 's'}"))
     return pool
 
 

@@ -112,13 +112,21 @@ class RayPool:
     """Use as a context manager; ``parse_in_order`` yields ``(item, EmbeddedOutcome)`` in input order."""
 
     def __init__(self, settings: Settings, embedder_id: str) -> None:
-        from ragcli.cluster.work import embed_texts, read_files, work_spec
         from ragcli.parsing.worker import read_regular_file
 
         self.settings = settings
         self.embedder_id = embedder_id
         self._read = read_regular_file
         self.ray, self._started = connect(settings.ingest.ray)
+        try:
+            self._prepare(settings)
+        except BaseException:
+            self.close()  # a Ray this pool started must not outlive a pool that never came up
+            raise
+
+    def _prepare(self, settings: Settings) -> None:
+        from ragcli.cluster.work import embed_texts, read_files, work_spec
+
         cpus = self.cpus = int(self.ray.cluster_resources().get("CPU", 1))
         self.node_count = sum(1 for node in self.ray.nodes() if node.get("Alive"))
         gpu = settings.embedding.device.startswith("cuda")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from ragcli.records import Chunk, Section
 from ragcli.vocabulary import CHUNK_SENTENCE_END, PARAGRAPH_BREAK, near_duplicate_key
@@ -26,6 +26,9 @@ _COUNT_BATCH = 256
 # once would only cost gigabytes to learn that it does not fit.
 _UNCOUNTED_RATIO = 64
 
+if TYPE_CHECKING:
+    from ragcli.config.sections import ChunkingSettings
+
 
 @dataclass(frozen=True)
 class ChunkingPlan:
@@ -33,6 +36,11 @@ class ChunkingPlan:
     overlap_tokens: int
     # The embedder's window: chunk plus context line must fit in it.
     window: int
+
+    @classmethod
+    def for_window(cls, settings: "ChunkingSettings", window: int) -> "ChunkingPlan":
+        """The configured chunk size and overlap, the size clamped to the embedder's window."""
+        return cls(max_tokens=min(settings.tokens, window), overlap_tokens=settings.overlap, window=window)
 
 
 def _batches(texts: Iterable[str]) -> Iterator[list[str]]:

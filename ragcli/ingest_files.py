@@ -105,10 +105,7 @@ class FileRun:
         self.emit = emit
         self.report = IngestReport()
         self.pending: list[_Pending] = []
-        window = embedder.max_tokens
-        self.plan = ChunkingPlan(
-            max_tokens=min(settings.chunking.tokens, window), overlap_tokens=settings.chunking.overlap, window=window
-        )
+        self.plan = ChunkingPlan.for_window(settings.chunking, embedder.max_tokens)
         self.max_bytes = int(settings.parsing.max_file_mb * 1024 * 1024)
         # Documents whose text changed in this run: their copies are checked again at the end.
         self.changed: set[str] = set()

@@ -57,7 +57,8 @@ def _settings(spec: dict) -> Settings:
     )
 
 
-def _embedder(settings: Settings, key: str):
+def _embedder(spec: dict, settings: Settings):
+    key = repr(sorted(spec["embedding"].items())) + settings.cache_dir
     if key not in _EMBEDDERS:
         from ragcli.embedding import load_embedder
 
@@ -89,10 +90,9 @@ def read_files(spec: dict, files: list[tuple[str, bytes | str]]) -> dict:
     from ragcli.parsing.worker import document_to_json
 
     settings = _settings(spec)
-    embedder = _embedder(settings, repr(sorted(spec["embedding"].items())) + settings.cache_dir)
+    embedder = _embedder(spec, settings)
     pool = _pool(settings, repr(sorted(spec["parsing"].items())))
-    window = embedder.max_tokens
-    plan = ChunkingPlan(max_tokens=min(settings.chunking.tokens, window), overlap_tokens=settings.chunking.overlap, window=window)
+    plan = ChunkingPlan.for_window(settings.chunking, embedder.max_tokens)
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="ragcli-ray-") as folder:
         for number, (path, data) in enumerate(files):
@@ -136,5 +136,5 @@ def _embed(embedder, texts: list[str]) -> np.ndarray:
 def embed_texts(spec: dict, texts: list[str]) -> dict:
     """Embed one slice of a large file's chunk texts (``read_files`` left them without vectors)."""
     settings = _settings(spec)
-    embedder = _embedder(settings, repr(sorted(spec["embedding"].items())) + settings.cache_dir)
+    embedder = _embedder(spec, settings)
     return {"embedder": embedder.id, "node": socket.gethostname(), "vectors": _embed(embedder, texts)}
